@@ -1,0 +1,71 @@
+import type { ConsistencyLevel } from './consistency.js'
+
+/** Anything msgpackr encodes: objects, arrays, strings, numbers, booleans, null, Uint8Array. */
+export type Value = unknown
+
+export interface CallOptions {
+  /** Abort the call; a write may or may not have taken effect (AbortedError). */
+  signal?: AbortSignal
+  /** Deadline for the whole call, retries included (TimeoutError). */
+  timeoutMs?: number
+}
+
+export interface ReadOptions extends CallOptions {
+  /** Defaults to the collection's `defaultConsistency`. */
+  consistency?: ConsistencyLevel
+  /** With `bounded`: the most staleness the caller accepts. */
+  maxStalenessMs?: number
+  /** A session token from an earlier call (this process or another); needed by read-your-writes and causal. */
+  session?: string
+  /** Quorum collections: how many replicas must answer (defaults to the collection's `r`). */
+  r?: number
+  /** Quorum collections: how many of those must be primary replicas. */
+  pr?: number
+}
+
+export interface WriteOptions extends CallOptions {
+  /** Defaults to the collection's `defaultConsistency`. On a raft collection every write is linearizable. */
+  consistency?: ConsistencyLevel
+  /** Write only if the key's current etag equals this one; otherwise PreconditionFailedError and nothing is written. */
+  ifMatch?: string
+  /** A session token from an earlier call; the write is ordered after everything it names. */
+  session?: string
+  /** `mv` collections: the causal context from a `get`; the write supersedes exactly the siblings it saw. */
+  context?: string
+  /** Quorum collections: how many replicas must acknowledge (defaults to the collection's `w`). */
+  w?: number
+  /** Quorum collections: how many of those must be primary replicas. */
+  pw?: number
+}
+
+export interface WriteResult {
+  key: string
+  /** Opaque, totally ordered per key on raft collections. */
+  version: string
+  /** Pass as `ifMatch` to make a later write conditional on this one being current. */
+  etag: string
+  /** The caller's session token, advanced past this write. */
+  session: string
+}
+
+export interface Entry<V = Value> {
+  key: string
+  value: V
+  version: string
+  etag: string
+  /** The caller's session token, advanced past what this read observed. */
+  session: string
+  /** `mv` collections only, when concurrent writes left more than one value. `value` is then the first sibling. */
+  siblings?: V[]
+  /** `mv` collections: pass back as `context` on the next put to supersede these siblings. */
+  context?: string
+}
+
+export interface Client {
+  put: <V = Value>(key: string, value: V, options?: WriteOptions) => Promise<WriteResult>
+  get: <V = Value>(key: string, options?: ReadOptions) => Promise<Entry<V> | undefined>
+  delete: (key: string, options?: WriteOptions) => Promise<WriteResult>
+  /** The current session token: hand it to another process so its reads see what this client saw. */
+  session: () => string
+  close: () => Promise<void>
+}

@@ -1,0 +1,68 @@
+import type { z } from 'zod'
+import { ConfigError } from '../api/errors.js'
+import { configSchema, supportedSchemaVersion, type CollectionConfig, type Config } from './schema.js'
+
+/**
+ * Validates a configuration object and fills in defaults. Throws ConfigError naming every bad
+ * field by its path; never returns a half-valid config.
+ */
+export function parseConfig (input: unknown): Config {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new ConfigError('config must be an object such as { schemaVersion: 1, dataDir: "./data" }')
+  }
+  const version = (input as { schemaVersion?: unknown }).schemaVersion
+  if (version !== supportedSchemaVersion) {
+    throw new ConfigError(
+      `config schemaVersion ${JSON.stringify(version)} is not supported: this quorumkv reads schemaVersion ${supportedSchemaVersion}`,
+      { got: version ?? null, supported: supportedSchemaVersion, path: 'schemaVersion' }
+    )
+  }
+  const result = configSchema.safeParse(input)
+  if (!result.success) throw configErrorFromIssues(result.error.issues)
+  const config = result.data
+  const problems: string[] = []
+  checkCollection('defaultCollection', config.defaultCollection, problems)
+  for (const [name, collection] of Object.entries(config.collections)) checkCollection(`collections.${name}`, collection, problems)
+  if (config.limits.frameBytesMax < config.limits.valueBytesMax + config.limits.keyBytesMax + 4096) {
+    problems.push('limits.frameBytesMax: must exceed limits.valueBytesMax + limits.keyBytesMax + 4096 so that the largest value fits in a frame')
+  }
+  if (config.limits.siblingsWarn > config.limits.siblingsMax) problems.push('limits.siblingsWarn: must not exceed limits.siblingsMax')
+  if (config.raft.heartbeatIntervalMs * 2 > config.raft.electionTimeoutMs) problems.push('raft.heartbeatIntervalMs: must be at most half of raft.electionTimeoutMs')
+  if (config.raft.readMode === 'lease' && !config.raft.checkQuorum) problems.push('raft.readMode: lease reads need raft.checkQuorum = true')
+  if (config.gossip.probeTimeoutMs >= config.gossip.probeIntervalMs) problems.push('gossip.probeTimeoutMs: must be less than gossip.probeIntervalMs')
+  const peerIds = new Set<string>()
+  for (const [i, m] of config.cluster.members.entries()) {
+    if (peerIds.has(m.peerId)) problems.push(`cluster.members.${i}.peerId: ${m.peerId} is listed twice`)
+    peerIds.add(m.peerId)
+  }
+  const voters = config.cluster.members.filter(m => m.role === 'voter').length
+  if (voters > config.raft.votersMax) problems.push(`cluster.members: ${voters} voters exceed raft.votersMax ${config.raft.votersMax}; make the rest learners`)
+  if (config.cluster.members.length > 0 && voters === 0) problems.push('cluster.members: at least one member must be a voter')
+  if (problems.length > 0) throw new ConfigError(`invalid config: ${problems.join('; ')}`, { problems })
+  return config
+}
+
+function checkCollection (path: string, c: CollectionConfig, problems: string[]): void {
+  if (c.mode === 'quorum') {
+    if (c.w > c.n) problems.push(`${path}.w: ${c.w} exceeds n = ${c.n}`)
+    if (c.r > c.n) problems.push(`${path}.r: ${c.r} exceeds n = ${c.n}`)
+    if (c.defaultConsistency === 'strong') problems.push(`${path}.defaultConsistency: quorum collections do not offer strong; use mode "raft" or a weaker level`)
+  }
+}
+
+function configErrorFromIssues (issues: readonly z.core.$ZodIssue[]): ConfigError {
+  const problems = issues.map(issue => {
+    const path = issue.path.map(String).join('.') || '(root)'
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.map(k => (path === '(root)' ? k : `${path}.${k}`))
+      return `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`
+    }
+    return `${path}: ${issue.message}`
+  })
+  return new ConfigError(`invalid config: ${problems.join('; ')}`, { problems })
+}
+
+/** The settings of the collection a key belongs to. */
+export function collectionOf (config: Config, collection: string): CollectionConfig {
+  return config.collections[collection] ?? config.defaultCollection
+}
