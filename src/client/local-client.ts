@@ -1,0 +1,69 @@
+import { ClosedError } from '../api/errors.js'
+import type { Client, Entry, ReadOptions, WriteOptions, WriteResult } from '../api/types.js'
+import { decode, encodeValue } from '../codec/msgpack.js'
+import type { KvService, RawEntry } from '../service/kv-service.js'
+import { decodeSession, emptySession, encodeSession, mergeSessions } from './session.js'
+
+/**
+ * The client an embedding program gets from `node.client()`: the same interface as the remote
+ * client, calling the node's service in-process. It keeps a session token that advances with
+ * every call, and sends it with every call unless the caller passes one.
+ */
+export class LocalClient implements Client {
+  private readonly service: KvService
+  private token = encodeSession(emptySession())
+  private closed = false
+
+  constructor (service: KvService) {
+    this.service = service
+  }
+
+  async put<V> (key: string, value: V, options?: WriteOptions): Promise<WriteResult> {
+    this.assertOpen()
+    const result = await this.service.put(key, encodeValue(value), this.withSession(options))
+    this.advance(result.session)
+    return result
+  }
+
+  async get<V> (key: string, options?: ReadOptions): Promise<Entry<V> | undefined> {
+    this.assertOpen()
+    const raw = await this.service.get(key, this.withSession(options))
+    if (raw === undefined) return undefined
+    this.advance(raw.session)
+    return decodeEntry<V>(raw)
+  }
+
+  async delete (key: string, options?: WriteOptions): Promise<WriteResult> {
+    this.assertOpen()
+    const result = await this.service.delete(key, this.withSession(options))
+    this.advance(result.session)
+    return result
+  }
+
+  session (): string {
+    return this.token
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+  }
+
+  private withSession<O extends { session?: string }> (options: O | undefined): O {
+    if (options === undefined) return { session: this.token } as O
+    if (options === null || typeof options !== 'object') return options // the service names the error
+    return options.session === undefined ? { ...options, session: this.token } : options
+  }
+
+  /** A token from the caller may be ahead of ours (handed over by another agent): keep the merge. */
+  private advance (token: string): void {
+    this.token = encodeSession(mergeSessions(decodeSession(this.token), decodeSession(token)))
+  }
+
+  private assertOpen (): void {
+    if (this.closed) throw new ClosedError('this client was closed: get a new one from node.client()')
+  }
+}
+
+export function decodeEntry<V> (raw: RawEntry): Entry<V> {
+  return { key: raw.key, value: decode(raw.value) as V, version: raw.version, etag: raw.etag, session: raw.session }
+}

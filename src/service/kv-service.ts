@@ -1,0 +1,151 @@
+import { ConsistencyLevel, isConsistencyLevel, type ConsistencyLevel as Level } from '../api/consistency.js'
+import { AbortedError, ConsistencyError, InternalError, PreconditionFailedError, TimeoutError, toQuorumKvError } from '../api/errors.js'
+import type { WriteOptions, WriteResult } from '../api/types.js'
+import { decodeSession, emptySession, encodeSession, mergeSessions } from '../client/session.js'
+import { checkValueSize, collectionOfKey, validateKey, validateReadOptions, validateWriteOptions } from '../client/validate.js'
+import type { CollectionConfig, Config } from '../config/schema.js'
+import { collectionOf } from '../config/parse.js'
+import type { NodeMetrics } from '../observability/metrics.js'
+import type { ClientStamp, KvCommand, KvOutcome, KvStateMachine } from '../storage/kv-state-machine.js'
+import type { LocalCommitter } from '../storage/local-committer.js'
+import { etagOfIndex, versionOfIndex } from '../storage/records.js'
+
+/**
+ * The request path of one replica: validates a call (it may come from another process), picks the
+ * collection's mode and level, and serves it. Values arrive and leave encoded: the in-process and
+ * the remote client encode and decode them, so the node never re-encodes a value.
+ */
+export interface RawEntry {
+  key: string
+  value: Uint8Array
+  version: string
+  etag: string
+  session: string
+}
+
+export interface KvServiceComponents {
+  config: Config
+  stateMachine: KvStateMachine
+  committer: LocalCommitter
+  metrics: NodeMetrics
+}
+
+type Op = 'put' | 'get' | 'delete'
+
+export class KvService {
+  private readonly config: Config
+  private readonly sm: KvStateMachine
+  private readonly committer: LocalCommitter
+  private readonly metrics: NodeMetrics
+
+  constructor (components: KvServiceComponents) {
+    this.config = components.config
+    this.sm = components.stateMachine
+    this.committer = components.committer
+    this.metrics = components.metrics
+  }
+
+  async put (key: unknown, value: Uint8Array, options: unknown, client?: ClientStamp): Promise<WriteResult> {
+    return await this.observe('put', options, async () => {
+      const k = validateKey(key, this.config.limits)
+      const o = validateWriteOptions(options)
+      checkValueSize(value, this.config.limits)
+      this.metrics.payloadBytes.observe({ op: 'put' }, value.byteLength)
+      return await this.write({ op: 'put', key: k, value, ...optional(o.ifMatch, client) }, value.byteLength, o)
+    })
+  }
+
+  async delete (key: unknown, options: unknown, client?: ClientStamp): Promise<WriteResult> {
+    return await this.observe('delete', options, async () => {
+      const k = validateKey(key, this.config.limits)
+      const o = validateWriteOptions(options)
+      return await this.write({ op: 'delete', key: k, ...optional(o.ifMatch, client) }, 0, o)
+    })
+  }
+
+  async get (key: unknown, options: unknown): Promise<RawEntry | undefined> {
+    return await this.observe('get', options, async () => {
+      const k = validateKey(key, this.config.limits)
+      const o = validateReadOptions(options)
+      const session = o.session === undefined ? emptySession() : decodeSession(o.session)
+      this.levelFor(k, o.consistency)
+      return await this.withDeadline(o, async () => {
+        // One replica applies every write before acknowledging it, so a local read is linearizable
+        // at every level. With peers, the level picks the read path (see docs/consistency.md).
+        const record = await this.sm.read(k)
+        if (record === undefined) return undefined
+        this.metrics.payloadBytes.observe({ op: 'get' }, record.value.byteLength)
+        const seen = mergeSessions(session, { raftIndex: record.index, vv: {} })
+        return { key: k, value: record.value, version: versionOfIndex(record.index), etag: etagOfIndex(record.index), session: encodeSession(seen) }
+      })
+    })
+  }
+
+  private async write (command: KvCommand, bytes: number, o: WriteOptions): Promise<WriteResult> {
+    const session = o.session === undefined ? emptySession() : decodeSession(o.session)
+    this.levelFor(command.key, o.consistency)
+    const outcome: KvOutcome = await this.withDeadline(o, async (signal) => await this.committer.submit(command, bytes + command.key.length, signal))
+    if (!outcome.ok) {
+      if (outcome.code === 'PRECONDITION_FAILED') throw new PreconditionFailedError(outcome.message, { key: command.key })
+      throw new InternalError(outcome.message, { key: command.key })
+    }
+    const seen = mergeSessions(session, { raftIndex: outcome.index, vv: {} })
+    return { key: command.key, version: versionOfIndex(outcome.index), etag: etagOfIndex(outcome.index), session: encodeSession(seen) }
+  }
+
+  /** The level a call runs at, refusing what the collection does not offer. */
+  private levelFor (key: string, asked: Level | undefined): Level {
+    const name = collectionOfKey(key)
+    const collection: CollectionConfig = collectionOf(this.config, name)
+    const level = asked ?? (collection.defaultConsistency as Level | undefined) ?? (collection.mode === 'raft' ? ConsistencyLevel.Strong : ConsistencyLevel.Eventual)
+    if (collection.mode === 'quorum' && level === ConsistencyLevel.Strong) {
+      throw new ConsistencyError(
+        `collection "${name}" is replicated in quorum mode, which does not offer strong consistency: declare it with mode "raft" for linearizable reads and writes, or ask for causal or read-your-writes`,
+        { collection: name, mode: 'quorum', asked: level }
+      )
+    }
+    return level
+  }
+
+  /** Runs `fn` under the call's deadline and signal, turning their expiry into TIMEOUT or ABORTED. */
+  private async withDeadline<T> (o: { timeoutMs?: number, signal?: AbortSignal }, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const timeoutMs = o.timeoutMs ?? this.config.timeouts.requestTimeoutMs
+    const deadline = new AbortController()
+    const timer = setTimeout(() => { deadline.abort(new TimeoutError(`no answer within ${timeoutMs} ms; a write may or may not have taken effect`, { timeoutMs })) }, timeoutMs)
+    const onAbort = (): void => { deadline.abort(new AbortedError('the call was aborted by its signal; a write may or may not have taken effect')) }
+    if (o.signal?.aborted === true) onAbort()
+    o.signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const signal = deadline.signal
+      if (signal.aborted) throw signal.reason
+      return await new Promise<T>((resolve, reject) => {
+        signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
+        fn(signal).then(resolve, reject)
+      })
+    } finally {
+      clearTimeout(timer)
+      o.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  private async observe<T> (op: Op, options: unknown, fn: () => Promise<T>): Promise<T> {
+    const asked = (options as { consistency?: unknown } | undefined)?.consistency
+    // Labels come from a closed set so a caller cannot grow the metric's cardinality.
+    const consistency = asked === undefined ? 'default' : isConsistencyLevel(asked) ? asked : 'invalid'
+    const end = this.metrics.requestDuration.startTimer({ op, consistency })
+    this.metrics.requestsTotal.inc({ op, consistency })
+    try {
+      return await fn()
+    } catch (err) {
+      const e = toQuorumKvError(err)
+      this.metrics.errorsTotal.inc({ op, code: e.code })
+      throw e
+    } finally {
+      end()
+    }
+  }
+}
+
+function optional (ifMatch: string | undefined, client: ClientStamp | undefined): { ifMatch?: string, client?: ClientStamp } {
+  return { ...(ifMatch !== undefined ? { ifMatch } : {}), ...(client !== undefined ? { client } : {}) }
+}
