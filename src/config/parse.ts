@@ -57,6 +57,7 @@ function configErrorFromIssues (issues: readonly z.core.$ZodIssue[]): ConfigErro
       const keys = issue.keys.map(k => (path === '(root)' ? k : `${path}.${k}`))
       return `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`
     }
+    if (issue.code === 'invalid_key') return `${path}: ${issue.issues.map(i => i.message).join(', ')}`
     return `${path}: ${issue.message}`
   })
   return new ConfigError(`invalid config: ${problems.join('; ')}`, { problems })

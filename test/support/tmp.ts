@@ -1,0 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+/** A fresh directory under the OS temp dir; `cleanup` removes it. */
+export async function tempDir (prefix = 'quorumkv-test-'): Promise<{ path: string, cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix))
+  return { path, cleanup: async () => { await rm(path, { recursive: true, force: true }) } }
+}
