@@ -56,6 +56,7 @@ export class LocalClient implements Client {
 
   /** A token from the caller may be ahead of ours (handed over by another agent): keep the merge. */
   private advance (token: string): void {
+    if (token === this.token) return
     this.token = encodeSession(mergeSessions(decodeSession(this.token), decodeSession(token)))
   }
 

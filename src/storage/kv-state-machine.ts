@@ -219,11 +219,11 @@ export function parseKvCommand (raw: unknown): KvCommand {
   throw new InvalidArgumentError(`unknown command op ${String(c.op)}`)
 }
 
-function parseClientStamp (raw: unknown): ClientStamp {
+export function parseClientStamp (raw: unknown): ClientStamp {
   const s = raw as Partial<Record<keyof ClientStamp, unknown>>
   if (raw === null || typeof raw !== 'object' || typeof s.id !== 'string' || s.id.length === 0 || s.id.length > 128 ||
-    !Number.isSafeInteger(s.seq) || !Number.isSafeInteger(s.lo) || (s.seq as number) < 0 || (s.lo as number) < 0) {
-    throw new InvalidArgumentError('command.client must be { id: string (1-128 chars), seq: integer >= 0, lo: integer >= 0 }')
+    !Number.isSafeInteger(s.seq) || !Number.isSafeInteger(s.lo) || (s.lo as number) < 0 || (s.lo as number) > (s.seq as number)) {
+    throw new InvalidArgumentError('client stamp must be { id: string (1-128 chars), seq: integer, lo: integer with 0 <= lo <= seq }')
   }
   return { id: s.id, seq: s.seq as number, lo: s.lo as number }
 }

@@ -94,7 +94,7 @@ describe('the raft-collection state machine', () => {
     expect(() => parseKvCommand(null)).toThrow(/must be an object/)
     expect(() => parseKvCommand({ op: 'put', key: 'a', value: 'not bytes' })).toThrow(/bytes/)
     expect(() => parseKvCommand({ op: 'drop', key: 'a' })).toThrow(/unknown command op/)
-    expect(() => parseKvCommand({ op: 'delete', key: 'a', client: { id: 'x', seq: -1, lo: 0 } })).toThrow(/command.client/)
+    expect(() => parseKvCommand({ op: 'delete', key: 'a', client: { id: 'x', seq: -1, lo: 0 } })).toThrow(/client stamp/)
     expect(parseKvCommand({ op: 'delete', key: 'a', ifMatch: 'r1' })).toEqual({ op: 'delete', key: 'a', ifMatch: 'r1' })
   })
 })
