@@ -1,0 +1,80 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { InvalidArgumentError, ProtocolError } from '../../src/api/errors.js'
+import { decode, encode } from '../../src/codec/msgpack.js'
+import { emptyGCounter, gcounterIncrement, gcounterMerge, gcounterValue, parseGCounter, type GCounter } from '../../src/merge/gcounter.js'
+import { expectMergeLaws, expectOrderIndependent, expectSameState } from './laws.js'
+
+const nodes = ['a', 'b', 'constructor']
+
+type Op = { kind: 'inc', at: number, amount: number } | { kind: 'sync', from: number, to: number }
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ kind: fc.constant('inc' as const), at: fc.nat(2), amount: fc.nat(1_000) }),
+  fc.record({ kind: fc.constant('sync' as const), from: fc.nat(2), to: fc.nat(2) })
+)
+
+function run (ops: readonly Op[]): { replicas: GCounter[], snapshots: GCounter[], total: number } {
+  const replicas: GCounter[] = nodes.map(() => emptyGCounter)
+  const snapshots: GCounter[] = [emptyGCounter]
+  let total = 0
+  for (const op of ops) {
+    if (op.kind === 'inc') {
+      replicas[op.at] = gcounterIncrement(replicas[op.at] as GCounter, nodes[op.at] as string, op.amount)
+      total += op.amount
+      snapshots.push(replicas[op.at] as GCounter)
+    } else {
+      replicas[op.to] = gcounterMerge(replicas[op.to] as GCounter, replicas[op.from] as GCounter)
+      snapshots.push(replicas[op.to] as GCounter)
+    }
+  }
+  return { replicas, snapshots, total }
+}
+
+const scheduleArb = fc.array(opArb, { maxLength: 40 })
+
+describe('G-Counter', () => {
+  it('counts increments from several nodes', () => {
+    let c = gcounterIncrement(emptyGCounter, 'a')
+    c = gcounterIncrement(c, 'b', 5)
+    c = gcounterIncrement(c, 'a', 2)
+    expect(c).toEqual({ a: 3, b: 5 })
+    expect(gcounterValue(c)).toBe(8)
+  })
+
+  it('after any schedule and a full merge, every replica equals the sum of all increments', () => {
+    fc.assert(fc.property(scheduleArb, (ops) => {
+      const { replicas, total } = run(ops)
+      const all = replicas.reduce(gcounterMerge)
+      for (const r of replicas) {
+        expectSameState(gcounterMerge(r, all), all)
+        expect(gcounterValue(gcounterMerge(r, all))).toBe(total)
+      }
+    }), { numRuns: 200 })
+  })
+
+  it('merge is commutative, associative and idempotent, in any delivery order', () => {
+    const arb = scheduleArb.chain(ops => {
+      const states = run(ops).snapshots
+      const pick = fc.constantFrom(...states)
+      return fc.tuple(pick, pick, pick, fc.constant(states), fc.shuffledSubarray(states.map((_, i) => i), { minLength: states.length, maxLength: states.length }))
+    })
+    fc.assert(fc.property(arb, ([a, b, c, states, order]) => {
+      expectMergeLaws(gcounterMerge, a, b, c)
+      expectOrderIndependent(gcounterMerge, states, order)
+    }), { numRuns: 150 })
+  })
+
+  it('refuses negative, fractional and overflowing increments', () => {
+    expect(() => gcounterIncrement(emptyGCounter, 'a', -1)).toThrow(InvalidArgumentError)
+    expect(() => gcounterIncrement(emptyGCounter, 'a', 0.5)).toThrow(InvalidArgumentError)
+    expect(() => gcounterIncrement({ a: Number.MAX_SAFE_INTEGER }, 'a', 1)).toThrow(InvalidArgumentError)
+    expect(() => gcounterIncrement(emptyGCounter, '', 1)).toThrow(InvalidArgumentError)
+  })
+
+  it('parse round-trips through msgpack and refuses garbage', () => {
+    const c = gcounterIncrement(gcounterIncrement(emptyGCounter, 'b', 2), 'a', 1)
+    expect(parseGCounter(decode(encode(c)))).toEqual(c)
+    expect(() => parseGCounter({ a: -1 })).toThrow(ProtocolError)
+    expect(() => parseGCounter('x')).toThrow(ProtocolError)
+  })
+})
