@@ -15,7 +15,10 @@ export interface ReadOptions extends CallOptions {
   consistency?: ConsistencyLevel
   /** With `bounded`: the most staleness the caller accepts. */
   maxStalenessMs?: number
-  /** A session token from an earlier call (this process or another); needed by read-your-writes and causal. */
+  /**
+   * A session token from an earlier call, of this process or another. It is joined into the
+   * client's own session, so the read reflects both (read-your-writes, causal).
+   */
   session?: string
   /** Quorum collections: how many replicas must answer (defaults to the collection's `r`). */
   r?: number
@@ -28,11 +31,11 @@ export interface WriteOptions extends CallOptions {
   consistency?: ConsistencyLevel
   /** Write only if the key's current etag equals this one; otherwise PreconditionFailedError and nothing is written. */
   ifMatch?: string
-  /** A session token from an earlier call; the write is ordered after everything it names. */
+  /** A session token from an earlier call, joined into the client's own; the write is ordered after everything both name. */
   session?: string
   /** `mv` collections: the causal context from a `get`; the write supersedes exactly the siblings it saw. */
   context?: string
-  /** Quorum collections: how many replicas must acknowledge (defaults to the collection's `w`). */
+  /** Quorum collections: how many replicas must acknowledge (default: the collection's `w`; 1 for `eventual` writes). */
   w?: number
   /** Quorum collections: how many of those must be primary replicas. */
   pw?: number

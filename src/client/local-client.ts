@@ -27,10 +27,9 @@ export class LocalClient implements Client {
 
   async get<V> (key: string, options?: ReadOptions): Promise<Entry<V> | undefined> {
     this.assertOpen()
-    const raw = await this.service.get(key, this.withSession(options))
-    if (raw === undefined) return undefined
-    this.advance(raw.session)
-    return decodeEntry<V>(raw)
+    const read = await this.service.get(key, this.withSession(options))
+    this.advance(read.session)
+    return read.entry === undefined ? undefined : decodeEntry<V>(read.entry)
   }
 
   async delete (key: string, options?: WriteOptions): Promise<WriteResult> {
@@ -48,10 +47,11 @@ export class LocalClient implements Client {
     this.closed = true
   }
 
+  /** The call carries everything this client has seen, joined with any token the caller passes. */
   private withSession<O extends { session?: string }> (options: O | undefined): O {
     if (options === undefined) return { session: this.token } as O
     if (options === null || typeof options !== 'object') return options // the service names the error
-    return options.session === undefined ? { ...options, session: this.token } : options
+    return { ...options, session: joinTokens(this.token, options.session) }
   }
 
   /** A token from the caller may be ahead of ours (handed over by another agent): keep the merge. */
@@ -63,6 +63,19 @@ export class LocalClient implements Client {
   private assertOpen (): void {
     if (this.closed) throw new ClosedError('this client was closed: get a new one from node.client()')
   }
+}
+
+/** Joins a caller's token into the client's; an invalid one is passed on for the service to refuse. */
+export function joinTokens (own: string, given: unknown): string {
+  if (given === undefined) return own
+  if (typeof given !== 'string') return given as string
+  let theirs
+  try {
+    theirs = decodeSession(given)
+  } catch {
+    return given
+  }
+  return encodeSession(mergeSessions(decodeSession(own), theirs))
 }
 
 export function decodeEntry<V> (raw: RawEntry): Entry<V> {

@@ -4,9 +4,9 @@ import { encodeValue } from '../codec/msgpack.js'
 import { randomInt, type Random } from '../runtime/random.js'
 import { systemTime, type TimeSource } from '../runtime/time.js'
 import { clientProtocol, type ClientRequest, type ClientResponse } from '../service/client-protocol.js'
-import type { RawEntry } from '../service/kv-service.js'
+import type { RawEntry, RawRead } from '../service/kv-service.js'
 import type { PeerId, Transport } from '../transport/types.js'
-import { decodeEntry } from './local-client.js'
+import { decodeEntry, joinTokens } from './local-client.js'
 import { validateReadOptions, validateWriteOptions } from './validate.js'
 import { decodeSession, emptySession, encodeSession, mergeSessions } from './session.js'
 
@@ -89,11 +89,12 @@ export class RemoteClient implements Client {
   }
 
   async get<V> (key: string, options: ReadOptions = {}): Promise<Entry<V> | undefined> {
-    const raw = await this.call('get', key, options, (opts) => ({ op: 'get', key, options: opts })) as RawEntry | null
-    if (raw === null) return undefined
-    if (!isRawEntry(raw)) throw new QuorumKvError(ErrorCode.Protocol, 'node sent a malformed get result')
-    this.advance(raw.session)
-    return decodeEntry<V>(raw)
+    const read = await this.call('get', key, options, (opts) => ({ op: 'get', key, options: opts })) as RawRead
+    if (read === null || typeof read !== 'object' || typeof read.session !== 'string' || (read.entry !== undefined && read.entry !== null && !isRawEntry(read.entry))) {
+      throw new QuorumKvError(ErrorCode.Protocol, 'node sent a malformed get result')
+    }
+    this.advance(read.session)
+    return read.entry === undefined || read.entry === null ? undefined : decodeEntry<V>(read.entry)
   }
 
   session (): string {
@@ -127,7 +128,7 @@ export class RemoteClient implements Client {
     const { signal, timeoutMs, ...rest } = (op === 'get' ? validateReadOptions(options) : validateWriteOptions(options)) as ReadOptions & WriteOptions
     const total = timeoutMs ?? this.requestTimeoutMs
     const deadline = this.time.now() + total
-    const session = rest.session ?? this.token
+    const session = joinTokens(this.token, rest.session)
     let lastError: QuorumKvError | undefined
     for (let attempt = 1; attempt <= this.attemptsMax; attempt++) {
       if (signal?.aborted === true) throw new AbortedError('the call was aborted by its signal; a write may or may not have taken effect')

@@ -16,6 +16,7 @@ export function decode (bytes: Uint8Array): unknown {
 }
 
 const valueDepthMax = 64
+const loneSurrogate = /\p{Cs}/u
 
 /**
  * Encodes a caller's value, turning what msgpack cannot represent faithfully into
@@ -34,7 +35,11 @@ export function encodeValue (value: unknown): Uint8Array {
 function checkEncodable (value: unknown, path: string, depth: number): void {
   if (depth > valueDepthMax) throw new InvalidArgumentError(`${path} is nested deeper than ${valueDepthMax} levels (or is cyclic)`)
   switch (typeof value) {
-    case 'string': case 'number': case 'boolean': return
+    case 'string':
+      // msgpack writes UTF-8, which cannot hold a lone surrogate: it would come back as U+FFFD.
+      if (loneSurrogate.test(value)) throw new InvalidArgumentError(`${path} contains a lone UTF-16 surrogate, which UTF-8 cannot represent`)
+      return
+    case 'number': case 'boolean': return
     case 'bigint':
       if (value < -(2n ** 63n) || value >= 2n ** 64n) throw new InvalidArgumentError(`${path} is a bigint outside 64 bits`)
       return
@@ -54,6 +59,7 @@ function checkEncodable (value: unknown, path: string, depth: number): void {
     throw new InvalidArgumentError(`${path} is a ${name}, which cannot be stored faithfully: convert it to a plain object, array or Uint8Array`)
   }
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (loneSurrogate.test(k)) throw new InvalidArgumentError(`a field name in ${path} contains a lone UTF-16 surrogate, which UTF-8 cannot represent`)
     if (v === undefined) continue // msgpack keeps the key as nil; a missing field reads back the same
     checkEncodable(v, `${path}.${k}`, depth + 1)
   }

@@ -65,5 +65,6 @@ function configErrorFromIssues (issues: readonly z.core.$ZodIssue[]): ConfigErro
 
 /** The settings of the collection a key belongs to. */
 export function collectionOf (config: Config, collection: string): CollectionConfig {
-  return config.collections[collection] ?? config.defaultCollection
+  // hasOwn: a key such as `constructor/x` must not find Object.prototype members.
+  return Object.hasOwn(config.collections, collection) ? config.collections[collection] as CollectionConfig : config.defaultCollection
 }

@@ -16,7 +16,7 @@ const nonNegativeInt = z.number().int().nonnegative()
 const durationMs = z.number().int().positive().max(24 * 3600 * 1000)
 const consistency = z.enum(consistencyLevels as [string, ...string[]])
 const multiaddr = z.string().min(1).max(512).regex(/^\//, 'a multiaddr starts with "/"')
-const peerId = z.string().min(1).max(128).regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'a peer id is base58 text')
+const peerId = z.string().min(1).max(64).regex(/^[1-9A-HJ-NP-Za-km-z]+$/, 'a peer id is base58 text')
 const collectionName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a collection name is 1-64 letters, digits, "_", "." or "-"')
 
 export const collectionSchema = z.strictObject({

@@ -3,7 +3,7 @@ import type { WriteResult } from '../api/types.js'
 import { protocolId, type MessageHandler, type Transport } from '../transport/types.js'
 import { parseClientStamp, type ClientStamp } from '../storage/kv-state-machine.js'
 import type { AccessControl } from './access.js'
-import type { KvService, RawEntry } from './kv-service.js'
+import type { KvService, RawRead } from './kv-service.js'
 
 /**
  * The protocol remote clients use (`connect()`): one request per call, answered with the result or
@@ -17,7 +17,7 @@ export type ClientRequest =
   | { op: 'delete', key: string, options: Record<string, unknown>, client: ClientStamp }
   | { op: 'get', key: string, options: Record<string, unknown> }
 
-export type ClientResponse = WriteResult | RawEntry | null
+export type ClientResponse = WriteResult | RawRead
 
 /** Options a remote caller may send: everything but the AbortSignal, which cannot cross the wire. */
 const remoteOptionKeys = new Set(['timeoutMs', 'consistency', 'session', 'maxStalenessMs', 'r', 'pr', 'ifMatch', 'context', 'w', 'pw'])
@@ -48,7 +48,7 @@ export function registerClientProtocol (transport: Transport, service: KvService
       switch (request.op) {
         case 'get':
           access.check(from, 'read', request.key)
-          return (await service.get(request.key, options)) ?? null
+          return await service.get(request.key, options)
         case 'put':
           access.check(from, 'write', request.key)
           return await service.put(request.key, request.value, options, request.client)

@@ -23,6 +23,12 @@ export interface RawEntry {
   session: string
 }
 
+/** A read's answer: the entry, or none, and in both cases the session advanced past what it saw. */
+export interface RawRead {
+  entry: RawEntry | undefined
+  session: string
+}
+
 export interface KvServiceComponents {
   config: Config
   stateMachine: KvStateMachine
@@ -63,7 +69,7 @@ export class KvService {
     })
   }
 
-  async get (key: unknown, options: unknown): Promise<RawEntry | undefined> {
+  async get (key: unknown, options: unknown): Promise<RawRead> {
     return await this.observe('get', options, async () => {
       const k = validateKey(key, this.config.limits)
       const o = validateReadOptions(options)
@@ -72,11 +78,14 @@ export class KvService {
       return await this.withDeadline(o, async () => {
         // One replica applies every write before acknowledging it, so a local read is linearizable
         // at every level. With peers, the level picks the read path (see docs/consistency.md).
+        // The session advances to the state the read observed (not only the record's own index),
+        // so a later read elsewhere, a miss included, never goes back in time.
+        const observed = this.sm.appliedIndex
         const record = await this.sm.read(k)
-        if (record === undefined) return undefined
+        const token = encodeSession(mergeSessions(session, { raftIndex: observed, vv: {} }))
+        if (record === undefined) return { entry: undefined, session: token }
         this.metrics.payloadBytes.observe({ op: 'get' }, record.value.byteLength)
-        const seen = mergeSessions(session, { raftIndex: record.index, vv: {} })
-        return { key: k, value: record.value, version: versionOfIndex(record.index), etag: etagOfIndex(record.index), session: encodeSession(seen) }
+        return { entry: { key: k, value: record.value, version: versionOfIndex(record.index), etag: etagOfIndex(record.index), session: token }, session: token }
       })
     })
   }
@@ -97,7 +106,7 @@ export class KvService {
   private levelFor (key: string, asked: Level | undefined): Level {
     const name = collectionOfKey(key)
     const collection: CollectionConfig = collectionOf(this.config, name)
-    const level = asked ?? (collection.defaultConsistency as Level | undefined) ?? (collection.mode === 'raft' ? ConsistencyLevel.Strong : ConsistencyLevel.Eventual)
+    const level = asked ?? (collection.defaultConsistency as Level | undefined) ?? (collection.mode === 'raft' ? ConsistencyLevel.Strong : ConsistencyLevel.Causal)
     if (collection.mode === 'quorum' && level === ConsistencyLevel.Strong) {
       throw new ConsistencyError(
         `collection "${name}" is replicated in quorum mode, which does not offer strong consistency: declare it with mode "raft" for linearizable reads and writes, or ask for causal or read-your-writes`,

@@ -51,7 +51,9 @@ describe('bad input from a caller', () => {
     ['a Map', new Map([[1, 2]]), 'INVALID_ARGUMENT'],
     ['a class instance', new Point(1), 'INVALID_ARGUMENT'],
     ['a bigint beyond 64 bits', 2n ** 70n, 'INVALID_ARGUMENT'],
-    ['a cyclic object', cyclic, 'INVALID_ARGUMENT']
+    ['a cyclic object', cyclic, 'INVALID_ARGUMENT'],
+    ['a string with a lone surrogate', 'x\uD800', 'INVALID_ARGUMENT'],
+    ['a field name with a lone surrogate', { 'a\uDC00': 1 }, 'INVALID_ARGUMENT']
   ]
   for (const [what, value, code] of badValues) {
     it(`refuses ${what} with ${code} and leaves the key unchanged`, async () => {
