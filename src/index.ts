@@ -12,3 +12,6 @@ export {
 export type { Client, Entry, ReadOptions, WriteOptions, WriteResult, CallOptions, Value } from './api/types.js'
 export { parseConfig } from './config/parse.js'
 export type { Config, ConfigInput, CollectionConfig } from './config/schema.js'
+export { connect } from './client/connect.js'
+export type { ConnectOptions } from './client/connect.js'
+export { generateIdentity } from './transport/libp2p/identity.js'

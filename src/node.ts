@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { ClosedError, ConfigError } from './api/errors.js'
 import type { Client } from './api/types.js'
 import { LocalClient } from './client/local-client.js'
@@ -6,7 +7,11 @@ import { parseConfig } from './config/parse.js'
 import type { Config } from './config/schema.js'
 import { createLogger, type Logger } from './observability/logger.js'
 import { createNodeMetrics, type NodeMetrics } from './observability/metrics.js'
+import { AccessControl } from './service/access.js'
+import { registerClientProtocol } from './service/client-protocol.js'
 import { KvService } from './service/kv-service.js'
+import { loadOrCreateIdentity } from './transport/libp2p/identity.js'
+import { Libp2pTransport } from './transport/libp2p/transport.js'
 import { StorageEngine } from './storage/engine.js'
 import { KvStateMachine } from './storage/kv-state-machine.js'
 import { LocalCommitter } from './storage/local-committer.js'
@@ -21,6 +26,10 @@ export interface NodeComponents {
 
 export interface QuorumKvNode {
   readonly config: Config
+  /** The node's libp2p peer id (stable across restarts: the key lives in its data directory). */
+  readonly peerId: string
+  /** The addresses it listens on, each ending in /p2p/<peerId>; empty for a node without `listen`. */
+  readonly multiaddrs: string[]
   /** An in-process client with its own session. */
   client: () => Client
   /** Prometheus exposition text of this node's registry. */
@@ -53,12 +62,33 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
   const stateMachine = await KvStateMachine.open(engine, { clientSessionsMax: config.limits.clientSessionsMax })
   const committer = new LocalCommitter(stateMachine, config.limits, { onBatch: (size) => { metrics.commitBatchSize.observe(size) } })
   const service = new KvService({ config, stateMachine, committer, metrics })
+  const identity = await loadOrCreateIdentity(config.identityFile ?? join(config.dataDir, 'identity.key'))
+  const access = new AccessControl(config)
+  let transport: Libp2pTransport | undefined
+  if (config.listen.length > 0) {
+    const peers = Object.fromEntries(config.cluster.members.filter(m => m.peerId !== identity.peerId).map(m => [m.peerId, m.multiaddrs]))
+    transport = new Libp2pTransport({ logger, registry: metrics.registry }, {
+      privateKey: identity.privateKey,
+      listen: config.listen,
+      ...(config.announce.length > 0 ? { announce: config.announce } : {}),
+      peers,
+      isAllowed: (peer) => access.mayConnect(peer),
+      frameBytesMax: config.limits.frameBytesMax,
+      peerQueueMax: config.limits.peerQueueMax,
+      dialTimeoutMs: config.timeouts.dialTimeoutMs
+    })
+    registerClientProtocol(transport, service, access)
+    await transport.start()
+  }
   const clients = new Set<Client>()
   let stopping: Promise<void> | undefined
-  logger.info({ event: 'node_started', dataDir: config.dataDir, appliedIndex: stateMachine.appliedIndex }, 'node started')
+  const multiaddrs = transport?.multiaddrs ?? []
+  logger.info({ event: 'node_started', dataDir: config.dataDir, appliedIndex: stateMachine.appliedIndex, peer: identity.peerId, multiaddrs }, 'node started')
 
   return {
     config,
+    peerId: identity.peerId,
+    multiaddrs,
     client () {
       if (stopping !== undefined) throw new ClosedError('the node is stopped: create a new one with createNode')
       const client = new LocalClient(service)
@@ -71,6 +101,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
     async stop () {
       stopping ??= (async () => {
         for (const client of clients) await client.close()
+        await transport?.stop()
         await committer.close()
         await engine.close()
         logger.info({ event: 'node_stopped', appliedIndex: stateMachine.appliedIndex }, 'node stopped')

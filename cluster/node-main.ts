@@ -1,0 +1,24 @@
+// Runs one node in this process: `node --import ./src/runtime/register.js cluster/node-main.ts CONFIG.json`.
+// Prints one JSON line `{"event":"listening","peerId":...,"multiaddrs":[...]}` to stdout once it
+// serves; SIGINT/SIGTERM stop it cleanly (exit 0). Logs go to stderr.
+import { readFile } from 'node:fs/promises'
+import { pino } from 'pino'
+import { createNode } from '../src/index.js'
+
+const path = process.argv[2]
+if (path === undefined) {
+  process.stderr.write('usage: node-main.ts CONFIG.json\n')
+  process.exit(2)
+}
+const config: unknown = JSON.parse(await readFile(path, 'utf8'))
+const level = (config as { logging?: { level?: string } }).logging?.level ?? 'info'
+const node = await createNode(config, { logger: pino({ level }, pino.destination(2)) })
+process.stdout.write(`${JSON.stringify({ event: 'listening', peerId: node.peerId, multiaddrs: node.multiaddrs, pid: process.pid })}\n`)
+let stopping = false
+const stop = (): void => {
+  if (stopping) return
+  stopping = true
+  node.stop().then(() => process.exit(0), (err: unknown) => { process.stderr.write(`stop failed: ${String(err)}\n`); process.exit(1) })
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)

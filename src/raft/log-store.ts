@@ -1,0 +1,102 @@
+import { InternalError } from '../api/errors.js'
+import { decode, encode } from '../codec/msgpack.js'
+import type { BatchOp, StorageEngine } from '../storage/engine.js'
+import { MemoryRaftStorage } from './core/storage.js'
+import type { ConfState, Entry, HardState, SnapshotMeta } from './core/types.js'
+
+/**
+ * The durable Raft log and hard state in LevelDB, with the synchronous in-memory view the core
+ * reads (`view`). Nothing the core sees as persisted is ahead of the disk: `persist` writes one
+ * synced batch and only then updates the view.
+ *
+ * Layout (sublevel `raft-log`): key = the index as 16 hex digits, so key order is index order;
+ * value = msgpack [term, type, data]. Sublevel `raft-state`: `hard` (term, vote, commit),
+ * `snapshot` (the latest snapshot's meta), `compacted` (index and term of the last dropped entry).
+ */
+export class DurableRaftLog {
+  readonly view: MemoryRaftStorage
+  private readonly engine: StorageEngine
+
+  private constructor (engine: StorageEngine, view: MemoryRaftStorage) {
+    this.engine = engine
+    this.view = view
+  }
+
+  /** Loads the log; a fresh data directory starts from `bootstrap` (the initial configuration). */
+  static async open (engine: StorageEngine, bootstrap: ConfState): Promise<DurableRaftLog> {
+    const hardBytes = await engine.get('raft-state', 'hard')
+    const snapBytes = await engine.get('raft-state', 'snapshot')
+    const compactedBytes = await engine.get('raft-state', 'compacted')
+    const snapshot = snapBytes === undefined ? undefined : decode(snapBytes) as SnapshotMeta
+    const view = new MemoryRaftStorage(snapshot?.conf ?? bootstrap)
+    if (compactedBytes !== undefined && snapshot !== undefined) {
+      const compacted = decode(compactedBytes) as { index: number, term: number }
+      // Recreate the compaction point: install a snapshot there, then record the newer snapshot.
+      view.applySnapshot({ index: compacted.index, term: compacted.term, conf: snapshot.conf })
+    }
+    const entries: Entry[] = []
+    for await (const [key, bytes] of engine.entries('raft-log')) entries.push(decodeEntry(key, bytes))
+    view.append(entries)
+    if (snapshot !== undefined) {
+      if (snapshot.index > view.lastIndex()) view.applySnapshot(snapshot)
+      else view.createSnapshot(snapshot)
+    }
+    if (hardBytes !== undefined) view.setHardState(decode(hardBytes) as HardState)
+    return new DurableRaftLog(engine, view)
+  }
+
+  /**
+   * Persists a Ready's snapshot meta, entries (truncating a conflicting suffix first) and hard
+   * state in one synced batch, then updates the view.
+   */
+  async persist (update: { snapshot?: SnapshotMeta, entries: Entry[], hardState?: HardState }, extraOps: BatchOp[] = []): Promise<void> {
+    const ops: BatchOp[] = [...extraOps]
+    const last = this.view.lastIndex()
+    if (update.snapshot !== undefined) {
+      ops.push({ type: 'put', sublevel: 'raft-state', key: 'snapshot', value: encode(update.snapshot) })
+      ops.push({ type: 'put', sublevel: 'raft-state', key: 'compacted', value: encode({ index: update.snapshot.index, term: update.snapshot.term }) })
+      for (let i = this.view.firstIndex(); i <= last; i++) ops.push({ type: 'del', sublevel: 'raft-log', key: indexKey(i) })
+    }
+    if (update.entries.length > 0) {
+      const first = (update.entries[0] as Entry).index
+      for (let i = first; i <= last; i++) ops.push({ type: 'del', sublevel: 'raft-log', key: indexKey(i) })
+      for (const e of update.entries) ops.push({ type: 'put', sublevel: 'raft-log', key: indexKey(e.index), value: encodeEntry(e) })
+    }
+    if (update.hardState !== undefined) ops.push({ type: 'put', sublevel: 'raft-state', key: 'hard', value: encode(update.hardState) })
+    if (ops.length === 0) return
+    await this.engine.write(ops, { sync: true })
+    if (update.snapshot !== undefined) this.view.applySnapshot(update.snapshot)
+    this.view.append(update.entries)
+    if (update.hardState !== undefined) this.view.setHardState(update.hardState)
+  }
+
+  /** Records a snapshot the state machine took (its data already on disk) and drops entries up to `compactTo`. */
+  async snapshotAndCompact (meta: SnapshotMeta, compactTo: number): Promise<void> {
+    this.view.createSnapshot(meta)
+    const from = this.view.firstIndex()
+    const to = Math.min(compactTo, meta.index)
+    const ops: BatchOp[] = [{ type: 'put', sublevel: 'raft-state', key: 'snapshot', value: encode(meta) }]
+    if (to >= from) {
+      const term = this.view.term(to)
+      if (term === undefined) throw new InternalError(`cannot compact to ${to}: no term known`)
+      for (let i = from; i <= to; i++) ops.push({ type: 'del', sublevel: 'raft-log', key: indexKey(i) })
+      ops.push({ type: 'put', sublevel: 'raft-state', key: 'compacted', value: encode({ index: to, term }) })
+    }
+    await this.engine.write(ops, { sync: true })
+    if (to >= from) this.view.compact(to)
+  }
+}
+
+export function indexKey (index: number): string {
+  return index.toString(16).padStart(16, '0')
+}
+
+function encodeEntry (e: Entry): Uint8Array {
+  return encode([e.term, e.type === 'conf' ? 1 : 0, e.data])
+}
+
+function decodeEntry (key: string, bytes: Uint8Array): Entry {
+  const raw = decode(bytes) as [number, number, Uint8Array]
+  if (!Array.isArray(raw) || typeof raw[0] !== 'number' || !(raw[2] instanceof Uint8Array)) throw new InternalError(`corrupt raft log entry at ${key}`)
+  return { index: parseInt(key, 16), term: raw[0], type: raw[1] === 1 ? 'conf' : 'normal', data: raw[2] }
+}
