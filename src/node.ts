@@ -47,6 +47,9 @@ export async function createNode (input: unknown, components: NodeComponents = {
       { collections: quorumCollections }
     )
   }
+  if (config.cluster.members.length > 1 || config.cluster.join.length > 0) {
+    throw new ConfigError('cluster.members lists several members (or cluster.join is set), but this build cannot replicate raft collections yet: run a single node', { members: config.cluster.members.length })
+  }
   const logger = components.logger ?? createLogger({ level: config.logging.level, ...(config.name !== undefined ? { name: config.name } : {}) })
   await mkdir(config.dataDir, { recursive: true })
   const engine = await StorageEngine.open(config.dataDir)
