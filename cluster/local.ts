@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { access, mkdir, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { generateIdentity } from '../src/transport/libp2p/identity.js'
 import { loadIdentity } from '../src/transport/libp2p/identity.js'
+import { freePorts } from './ports.js'
 
 /**
  * A local cluster of separate node processes on 127.0.0.1: identities, config files, a client key,
@@ -170,16 +170,6 @@ async function identityAt (path: string): Promise<{ peerId: string }> {
   }
 }
 
-async function freePorts (n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, async () => await new Promise<ReturnType<typeof createServer>>((res, rej) => {
-    const s = createServer()
-    s.once('error', rej)
-    s.listen(0, '127.0.0.1', () => { res(s) })
-  })))
-  const ports = servers.map(s => (s.address() as { port: number }).port)
-  await Promise.all(servers.map(async s => { await new Promise(res => s.close(res)) }))
-  return ports
-}
 
 function deepMerge (base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base }
