@@ -14,6 +14,12 @@ import { EventQueue, type SimEvent } from './event-queue.js'
  *   resuming after `await`, the continuation it triggers, and so on — runs at the event's virtual
  *   time, before time moves. This is what a real Node process does between two timers, and it is
  *   deterministic because the microtask order is a pure function of the code.
+ * - Work the caller started before calling a `run*` method (promises already in motion) settles
+ *   before the first event runs.
+ * - A run never yields to Node's event loop (only to microtasks and the tick queue), so a real
+ *   timer or real I/O cannot complete during it: a driver that wrongly uses one stalls, visibly
+ *   (`run` reports a deadlock), instead of racing the simulation. A run also blocks the process's
+ *   event loop while it lasts; keep each one bounded.
  * - `step()` is the synchronous primitive: it runs exactly one event and does not wait for
  *   microtasks. Use it only for code without promises; use the async methods otherwise.
  * - Simulated code must not use `process.nextTick` or `setImmediate` itself, nor real I/O.
@@ -75,8 +81,19 @@ class ClockTimer implements SimEvent, TimerHandle {
   }
 }
 
+/**
+ * Resolves once the microtask queue is empty. Exact only when called from inside a microtask
+ * (where Node runs the tick queue after the whole microtask queue); from a macrotask the tick runs
+ * first. The run loops call it after each event, from inside their own async continuation.
+ */
 function afterMicrotasks (): Promise<void> {
   return new Promise(resolve => { process.nextTick(resolve) })
+}
+
+/** `afterMicrotasks` made exact from any caller: first step into a microtask, then drain. */
+async function settleAll (): Promise<void> {
+  await null
+  await afterMicrotasks()
 }
 
 export class SimClock implements TimeSource {
@@ -137,14 +154,14 @@ export class SimClock implements TimeSource {
 
   /** Lets every pending microtask run (at the current virtual time). */
   settle (): Promise<void> {
-    return afterMicrotasks()
+    return settleAll()
   }
 
   /** Runs every event due at or before `timeMs`, then sets the clock to `timeMs`. Returns events run. */
   async runUntil (timeMs: number, options: RunOptions = {}): Promise<number> {
     const eventsMax = options.eventsMax ?? runEventsMaxDefault
     let events = 0
-    await afterMicrotasks()
+    await settleAll()
     while (true) {
       const next = this.queue.peek()
       if (next === undefined || next.atMs > timeMs) break
@@ -169,7 +186,7 @@ export class SimClock implements TimeSource {
   async runUntilIdle (options: RunOptions = {}): Promise<number> {
     const eventsMax = options.eventsMax ?? runEventsMaxDefault
     let events = 0
-    await afterMicrotasks()
+    await settleAll()
     while (this.queue.peek() !== undefined) {
       if (events >= eventsMax) throw this.eventsMaxError(eventsMax, 'runUntilIdle')
       this.step()
@@ -188,7 +205,7 @@ export class SimClock implements TimeSource {
     const eventsMax = options.eventsMax ?? runEventsMaxDefault
     const deadlineMs = this.nowMs + options.maxTimeMs
     let events = 0
-    await afterMicrotasks()
+    await settleAll()
     while (!predicate()) {
       const next = this.queue.peek()
       if (next === undefined || next.atMs > deadlineMs) {
@@ -219,7 +236,7 @@ export class SimClock implements TimeSource {
       (err: unknown) => { state = 'rejected'; error = err }
     )
     let events = 0
-    await afterMicrotasks()
+    await settleAll()
     while (state === 'pending') {
       const next = this.queue.peek()
       if (next === undefined) {

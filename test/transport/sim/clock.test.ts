@@ -68,6 +68,22 @@ describe('SimClock', () => {
     ])
   })
 
+  it('settles work the caller started before the first event runs, even when called from a macrotask', async () => {
+    const clock = new SimClock()
+    const seen: Array<string | number> = []
+    await new Promise<void>(resolve => {
+      setImmediate(() => {
+        void (async () => {
+          for (let i = 0; i < 20; i++) await null
+          seen.push(clock.now())
+        })()
+        clock.setTimeout(() => { seen.push('timer') }, 1)
+        void clock.runUntilIdle().then(() => { resolve() })
+      })
+    })
+    expect(seen).toEqual([0, 'timer'])
+  })
+
   it('run() resolves with the async function\'s value at the virtual time it finished', async () => {
     const clock = new SimClock()
     const result = await clock.run(async () => {
@@ -91,6 +107,12 @@ describe('SimClock', () => {
     const clock = new SimClock()
     const err = await clock.run(() => new Promise(() => {}), { maxTimeMs: 100 }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(SimulationError)
+    expect((err as SimulationError).reason).toBe('deadlock')
+  })
+
+  it('run() reports a deadlock, not a race, when simulated code waits on a real timer', async () => {
+    const clock = new SimClock()
+    const err = await clock.run(() => new Promise(resolve => { setTimeout(resolve, 0) }), { maxTimeMs: 100 }).catch((e: unknown) => e)
     expect((err as SimulationError).reason).toBe('deadlock')
   })
 
