@@ -10,6 +10,10 @@ import { createNodeMetrics, type NodeMetrics } from './observability/metrics.js'
 import { AccessControl } from './service/access.js'
 import { registerClientProtocol } from './service/client-protocol.js'
 import { KvService } from './service/kv-service.js'
+import { localReplication, raftReplication, type Replication } from './service/replication.js'
+import { RaftNode } from './raft/raft-node.js'
+import { systemRandom } from './runtime/random.js'
+import { systemTime } from './runtime/time.js'
 import { loadOrCreateIdentity } from './transport/libp2p/identity.js'
 import { Libp2pTransport } from './transport/libp2p/transport.js'
 import { StorageEngine } from './storage/engine.js'
@@ -47,8 +51,11 @@ export async function createNode (input: unknown, components: NodeComponents = {
       { collections: quorumCollections }
     )
   }
-  if (config.cluster.members.length > 1 || config.cluster.join.length > 0) {
-    throw new ConfigError('cluster.members lists several members (or cluster.join is set), but this build cannot replicate raft collections yet: run a single node', { members: config.cluster.members.length })
+  if (config.cluster.join.length > 0) {
+    throw new ConfigError('cluster.join is not supported yet: list every member in cluster.members when bootstrapping', { join: config.cluster.join })
+  }
+  if (config.cluster.members.length > 1 && config.listen.length === 0) {
+    throw new ConfigError('a cluster member needs listen addresses: set listen, for example ["/ip4/127.0.0.1/tcp/7001"]')
   }
   const logger = components.logger ?? createLogger({ level: config.logging.level, ...(config.name !== undefined ? { name: config.name } : {}) })
   await mkdir(config.dataDir, { recursive: true })
@@ -63,10 +70,12 @@ export async function createNode (input: unknown, components: NodeComponents = {
 
 async function wire (config: Config, engine: StorageEngine, logger: Logger, metrics: NodeMetrics): Promise<QuorumKvNode> {
   const stateMachine = await KvStateMachine.open(engine, { clientSessionsMax: config.limits.clientSessionsMax })
-  const committer = new LocalCommitter(stateMachine, config.limits, { onBatch: (size) => { metrics.commitBatchSize.observe(size) } })
-  const service = new KvService({ config, stateMachine, committer, metrics })
   const identity = await loadOrCreateIdentity(config.identityFile ?? join(config.dataDir, 'identity.key'))
   const access = new AccessControl(config)
+  const clustered = config.cluster.members.length > 1
+  if (clustered && !config.cluster.members.some(m => m.peerId === identity.peerId)) {
+    throw new ConfigError(`this node's peer id ${identity.peerId} is not in cluster.members: add it, or start the node whose identity is listed`, { peerId: identity.peerId })
+  }
   let transport: Libp2pTransport | undefined
   if (config.listen.length > 0) {
     const peers = Object.fromEntries(config.cluster.members.filter(m => m.peerId !== identity.peerId).map(m => [m.peerId, m.multiaddrs]))
@@ -80,7 +89,28 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       peerQueueMax: config.limits.peerQueueMax,
       dialTimeoutMs: config.timeouts.dialTimeoutMs
     })
+  }
+  let committer: LocalCommitter | undefined
+  let raft: RaftNode | undefined
+  let replication: Replication
+  if (clustered && transport !== undefined) {
+    const bootstrap = {
+      voters: config.cluster.members.filter(m => m.role === 'voter').map(m => m.peerId),
+      learners: config.cluster.members.filter(m => m.role === 'learner').map(m => m.peerId)
+    }
+    raft = await RaftNode.open(
+      { engine, stateMachine, transport, logger, time: systemTime, random: systemRandom, registry: metrics.registry },
+      { id: identity.peerId, bootstrap, raft: config.raft }
+    )
+    replication = raftReplication(raft)
+  } else {
+    committer = new LocalCommitter(stateMachine, config.limits, { onBatch: (size) => { metrics.commitBatchSize.observe(size) } })
+    replication = localReplication(committer)
+  }
+  const service = new KvService({ config, stateMachine, replication, metrics })
+  if (transport !== undefined) {
     registerClientProtocol(transport, service, access)
+    raft?.start()
     await transport.start()
   }
   const clients = new Set<Client>()
@@ -104,8 +134,9 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
     async stop () {
       stopping ??= (async () => {
         for (const client of clients) await client.close()
+        await raft?.stop()
         await transport?.stop()
-        await committer.close()
+        await committer?.close()
         await engine.close()
         logger.info({ event: 'node_stopped', appliedIndex: stateMachine.appliedIndex }, 'node stopped')
       })()

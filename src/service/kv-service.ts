@@ -7,7 +7,7 @@ import type { CollectionConfig, Config } from '../config/schema.js'
 import { collectionOf } from '../config/parse.js'
 import type { NodeMetrics } from '../observability/metrics.js'
 import type { ClientStamp, KvCommand, KvOutcome, KvStateMachine } from '../storage/kv-state-machine.js'
-import type { LocalCommitter } from '../storage/local-committer.js'
+import type { Replication } from './replication.js'
 import { etagOfIndex, versionOfIndex } from '../storage/records.js'
 
 /**
@@ -32,7 +32,7 @@ export interface RawRead {
 export interface KvServiceComponents {
   config: Config
   stateMachine: KvStateMachine
-  committer: LocalCommitter
+  replication: Replication
   metrics: NodeMetrics
 }
 
@@ -41,13 +41,13 @@ type Op = 'put' | 'get' | 'delete'
 export class KvService {
   private readonly config: Config
   private readonly sm: KvStateMachine
-  private readonly committer: LocalCommitter
+  private readonly replication: Replication
   private readonly metrics: NodeMetrics
 
   constructor (components: KvServiceComponents) {
     this.config = components.config
     this.sm = components.stateMachine
-    this.committer = components.committer
+    this.replication = components.replication
     this.metrics = components.metrics
   }
 
@@ -93,7 +93,7 @@ export class KvService {
   private async write (command: KvCommand, bytes: number, o: WriteOptions): Promise<WriteResult> {
     const session = o.session === undefined ? emptySession() : decodeSession(o.session)
     this.levelFor(command.key, o.consistency)
-    const outcome: KvOutcome = await this.withDeadline(o, async (signal) => await this.committer.submit(command, bytes + command.key.length, signal))
+    const outcome: KvOutcome = await this.withDeadline(o, async (signal) => await this.replication.submit(command, bytes + command.key.length, signal))
     if (!outcome.ok) {
       if (outcome.code === 'PRECONDITION_FAILED') throw new PreconditionFailedError(outcome.message, { key: command.key })
       throw new InternalError(outcome.message, { key: command.key })

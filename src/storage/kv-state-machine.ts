@@ -31,7 +31,8 @@ export type KvOutcome =
 
 export interface LogEntry {
   index: number
-  command: KvCommand
+  /** null: an entry that changes no data (a leader's no-op, a membership change) but is applied. */
+  command: KvCommand | null
 }
 
 interface ClientSession {
@@ -110,6 +111,10 @@ export class KvStateMachine {
       if (entry.index !== last + 1) throw new InternalError(`log gap: applied ${last}, next entry ${entry.index}`)
       last = entry.index
       const { command } = entry
+      if (command === null) {
+        outcomes.push({ ok: true, index: entry.index })
+        continue
+      }
       const previous = this.lookupResult(command.client)
       if (previous !== undefined) {
         outcomes.push(previous)

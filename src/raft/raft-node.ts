@@ -1,0 +1,432 @@
+import { Gauge, Histogram, type Registry } from 'prom-client'
+import { ClosedError, InternalError, NotLeaderError, UnavailableError, toQuorumKvError } from '../api/errors.js'
+import { decode, encode } from '../codec/msgpack.js'
+import type { Logger } from '../observability/logger.js'
+import type { Random } from '../runtime/random.js'
+import type { TimeSource } from '../runtime/time.js'
+import { parseKvCommand, type KvCommand, type KvOutcome, type KvStateMachine, type LogEntry } from '../storage/kv-state-machine.js'
+import type { StorageEngine } from '../storage/engine.js'
+import { protocolId, type PeerId, type Transport } from '../transport/types.js'
+import { RaftCore, parseRaftMessage, type ConfState, type Entry, type RaftMessage, type SoftState } from './core/index.js'
+import { DurableRaftLog } from './log-store.js'
+
+/**
+ * The Raft driver: runs one RaftCore over the durable log, the transport and the key-value state
+ * machine. It follows the core's contract (core/index.ts): a Ready's messages that promise
+ * durability leave only after its entries and hard state are fsynced; committed entries are
+ * applied in order with the applied index in the same batch as the data.
+ *
+ * One Ready is processed at a time; proposals that arrive while a Ready is being fsynced wait in
+ * the core and go out together in the next one, so one fsync carries many writes.
+ */
+export const raftProtocol = protocolId('raft')
+export const forwardProtocol = protocolId('raft-forward')
+
+export interface RaftSettings {
+  electionTimeoutMs: number
+  heartbeatIntervalMs: number
+  preVote: boolean
+  checkQuorum: boolean
+  readMode: 'read-index' | 'lease'
+  clockDriftBoundMs: number
+  votersMax: number
+  inflightMessagesMax: number
+  inflightBytesMax: number
+  uncommittedBytesMax: number
+  entriesPerMessageMax: number
+  diskStallStepDownMs: number
+}
+
+export interface RaftNodeComponents {
+  engine: StorageEngine
+  stateMachine: KvStateMachine
+  transport: Transport
+  logger: Logger
+  time: TimeSource
+  random: Random
+  registry: Registry
+}
+
+export interface RaftNodeInit {
+  id: PeerId
+  /** The initial configuration, used only when the data directory has no Raft state yet. */
+  bootstrap: ConfState
+  raft: RaftSettings
+}
+
+interface PendingProposal {
+  term: number
+  resolve: (outcome: KvOutcome) => void
+  reject: (err: unknown) => void
+}
+
+/** Most ticks replayed after a pause: enough to expire any election timeout, bounded. */
+const catchUpTicksMax = 1_000
+
+export class RaftNode {
+  readonly id: PeerId
+  private readonly core: RaftCore
+  private readonly log: DurableRaftLog
+  private readonly sm: KvStateMachine
+  private readonly transport: Transport
+  private readonly logger: Logger
+  private readonly time: TimeSource
+  private readonly tickMs: number
+  private readonly proposals = new Map<number, PendingProposal>()
+  private readonly reads = new Map<string, { resolve: (index: number) => void, reject: (err: unknown) => void }>()
+  private readonly appliedWaiters: Array<{ index: number, resolve: () => void }> = []
+  private readonly leaderWaiters = new Set<() => void>()
+  private soft: SoftState
+  private readSeq = 0
+  private processing = false
+  private stopped = false
+  private failure: Error | undefined
+  private ticker: ReturnType<typeof setInterval> | undefined
+  private lastTickAt = 0
+  /** When this node last heard from the leader it follows, and that leader's commit index then. */
+  private leaderContact = { atMs: -Infinity, commit: 0 }
+  private readonly metrics: { term: Gauge, commit: Gauge, applied: Gauge, isLeader: Gauge, persistSeconds: Histogram, applySeconds: Histogram }
+
+  private constructor (components: RaftNodeComponents, init: RaftNodeInit, log: DurableRaftLog) {
+    this.id = init.id
+    this.log = log
+    this.sm = components.stateMachine
+    this.transport = components.transport
+    this.logger = components.logger
+    this.time = components.time
+    this.tickMs = init.raft.heartbeatIntervalMs
+    const electionTimeoutTicks = Math.max(2, Math.round(init.raft.electionTimeoutMs / this.tickMs))
+    this.core = new RaftCore({
+      id: init.id,
+      storage: log.view,
+      random: components.random,
+      applied: components.stateMachine.appliedIndex,
+      electionTimeoutTicks,
+      heartbeatTicks: 1,
+      preVote: init.raft.preVote,
+      checkQuorum: init.raft.checkQuorum,
+      readMode: init.raft.readMode,
+      leaseDriftTicks: Math.ceil(init.raft.clockDriftBoundMs / this.tickMs),
+      inflightMessagesMax: init.raft.inflightMessagesMax,
+      inflightBytesMax: init.raft.inflightBytesMax,
+      uncommittedBytesMax: init.raft.uncommittedBytesMax,
+      entriesPerMessageMax: init.raft.entriesPerMessageMax,
+      votersMax: init.raft.votersMax,
+      diskStallTicksMax: Math.ceil(init.raft.diskStallStepDownMs / this.tickMs)
+    })
+    this.soft = this.core.softState()
+    const r = components.registry
+    this.metrics = {
+      term: new Gauge({ name: 'quorumkv_raft_term', help: 'Current Raft term.', registers: [r] }),
+      commit: new Gauge({ name: 'quorumkv_raft_commit_index', help: 'Highest log index known committed.', registers: [r] }),
+      applied: new Gauge({ name: 'quorumkv_raft_applied_index', help: 'Highest log index applied to the state machine.', registers: [r] }),
+      isLeader: new Gauge({ name: 'quorumkv_raft_is_leader', help: '1 while this node leads.', registers: [r] }),
+      persistSeconds: new Histogram({ name: 'quorumkv_raft_persist_seconds', help: 'Time to fsync one Ready (entries and hard state).', buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2], registers: [r] }),
+      applySeconds: new Histogram({ name: 'quorumkv_raft_apply_seconds', help: 'Time to apply one batch of committed entries.', buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2], registers: [r] })
+    }
+  }
+
+  static async open (components: RaftNodeComponents, init: RaftNodeInit): Promise<RaftNode> {
+    const log = await DurableRaftLog.open(components.engine, init.bootstrap)
+    if (log.view.lastIndex() === 0 && components.stateMachine.appliedIndex > 0) {
+      throw new InternalError('this data directory holds data written without Raft (a single node) but no Raft log: it cannot join a cluster as is; start it with its old config or restore into a new node')
+    }
+    return new RaftNode(components, init, log)
+  }
+
+  start (): void {
+    this.transport.handle<RaftMessage>(raftProtocol, {
+      parse: parseRaftMessage,
+      onMessage: (from, message) => { this.receive(from, message) }
+    })
+    this.transport.handle<KvCommand>(forwardProtocol, {
+      parse: (raw) => parseKvCommand((raw as { command?: unknown } | null)?.command),
+      onRequest: async (_from, command, signal) => await this.proposeHere(command, signal)
+    })
+    this.lastTickAt = this.time.now()
+    this.ticker = setInterval(() => { this.onTimer() }, this.tickMs)
+    this.ticker.unref?.()
+    this.kick()
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    if (this.ticker !== undefined) clearInterval(this.ticker)
+    this.transport.unhandle(raftProtocol)
+    this.transport.unhandle(forwardProtocol)
+    while (this.processing) await new Promise(resolve => setTimeout(resolve, 1))
+    this.failAll(new ClosedError('the node stopped; the outcome of a write in flight is unknown'))
+  }
+
+  get appliedIndex (): number { return this.sm.appliedIndex }
+  get leader (): PeerId | null { return this.soft.leader }
+  get isLeader (): boolean { return this.soft.role === 'leader' }
+  status (): ReturnType<RaftCore['status']> { return this.core.status() }
+
+  /** Proposes a command (forwarding it to the leader when this node follows) and resolves with its outcome once applied here or there. */
+  async propose (command: KvCommand, signal: AbortSignal): Promise<KvOutcome> {
+    while (true) {
+      this.assertUsable()
+      if (this.soft.role === 'leader') return await this.proposeHere(command, signal)
+      const leader = this.soft.leader
+      if (leader === null) {
+        await this.waitForLeader(signal)
+        continue
+      }
+      try {
+        const outcome = await this.transport.request(leader, forwardProtocol, { command }, { timeoutMs: 60_000, signal })
+        return parseOutcome(outcome)
+      } catch (err) {
+        // A leader that lost leadership meanwhile says so without proposing: try the new one.
+        if (err instanceof NotLeaderError || (err instanceof UnavailableError && !signal.aborted)) {
+          await this.waitForLeaderChange(leader, signal)
+          continue
+        }
+        throw err
+      }
+    }
+  }
+
+  /** A linearizable read point: resolves once this node has applied every write that completed before the call. */
+  async readBarrier (signal: AbortSignal): Promise<void> {
+    while (true) {
+      this.assertUsable()
+      const id = `${this.id}:${++this.readSeq}`
+      let index: number
+      try {
+        index = await new Promise<number>((resolve, reject) => {
+          this.reads.set(id, { resolve, reject })
+          try {
+            this.core.readIndex(id)
+          } catch (err) {
+            this.reads.delete(id)
+            reject(err)
+            return
+          }
+          this.kick()
+          onAbort(signal, () => { if (this.reads.delete(id)) reject(signal.reason) })
+        })
+      } catch (err) {
+        if (err instanceof NotLeaderError || (err instanceof UnavailableError && !signal.aborted)) {
+          await this.waitForLeader(signal)
+          await sleep(this.time, this.tickMs, signal)
+          continue
+        }
+        throw err
+      }
+      await this.waitApplied(index, signal)
+      return
+    }
+  }
+
+  /**
+   * Bounded staleness: true when a local read is at most `maxStalenessMs` behind the leader, judged
+   * by the last message from the leader and the commit index it carried.
+   */
+  freshWithin (maxStalenessMs: number): boolean {
+    if (this.soft.role === 'leader') return false // a deposed leader cannot know how stale it is: use the read barrier
+    return this.time.now() - this.leaderContact.atMs <= maxStalenessMs && this.sm.appliedIndex >= this.leaderContact.commit
+  }
+
+  async waitApplied (index: number, signal: AbortSignal): Promise<void> {
+    if (this.sm.appliedIndex >= index) return
+    await new Promise<void>((resolve, reject) => {
+      const waiter = { index, resolve }
+      this.appliedWaiters.push(waiter)
+      onAbort(signal, () => {
+        const i = this.appliedWaiters.indexOf(waiter)
+        if (i !== -1) { this.appliedWaiters.splice(i, 1); reject(signal.reason) }
+      })
+    })
+  }
+
+  private async proposeHere (command: KvCommand, signal: AbortSignal): Promise<KvOutcome> {
+    this.assertUsable()
+    const result = this.core.propose([encode(command)])
+    this.kick()
+    return await new Promise<KvOutcome>((resolve, reject) => {
+      this.proposals.set(result.firstIndex, { term: result.term, resolve, reject })
+      onAbort(signal, () => {
+        // The entry may still commit; the caller learns only that the outcome is unknown.
+        if (this.proposals.get(result.firstIndex)?.term === result.term) this.proposals.delete(result.firstIndex)
+        reject(signal.reason)
+      })
+    })
+  }
+
+  private receive (from: PeerId, message: RaftMessage): void {
+    if (this.stopped || this.failure !== undefined) return
+    if (message.from !== from) {
+      this.logger.warn({ event: 'raft_message_spoofed', peer: from, claimed: message.from }, 'raft message names another sender; dropped')
+      return
+    }
+    if (message.to !== this.id) return
+    if ((message.type === 'app' || message.type === 'hb') && message.term >= this.soft.term) {
+      this.leaderContact = { atMs: this.time.now(), commit: message.commit }
+    }
+    try {
+      this.core.step(message)
+    } catch (err) {
+      this.fail(err)
+      return
+    }
+    this.kick()
+  }
+
+  private onTimer (): void {
+    if (this.stopped || this.failure !== undefined) return
+    const now = this.time.now()
+    const ticks = Math.min(catchUpTicksMax, Math.max(1, Math.floor((now - this.lastTickAt) / this.tickMs)))
+    this.lastTickAt = now
+    try {
+      for (let i = 0; i < ticks; i++) this.core.tick()
+    } catch (err) {
+      this.fail(err)
+      return
+    }
+    this.kick()
+  }
+
+  private kick (): void {
+    if (this.processing || this.stopped || this.failure !== undefined) return
+    this.processing = true
+    this.process().catch((err: unknown) => { this.fail(err) }).finally(() => { this.processing = false })
+  }
+
+  private async process (): Promise<void> {
+    while (!this.stopped && this.failure === undefined && this.core.hasReady()) {
+      const rd = this.core.ready()
+      if (rd.softState !== undefined) this.onSoftState(rd.softState)
+      this.sendAll(rd.messagesBeforePersist)
+      if (rd.snapshot !== undefined) throw new InternalError('snapshot install is not supported by this driver yet')
+      if (rd.entries.length > 0 || rd.hardState !== undefined) {
+        const started = performance.now()
+        await this.log.persist({ entries: rd.entries, ...(rd.hardState !== undefined ? { hardState: rd.hardState } : {}) })
+        this.metrics.persistSeconds.observe((performance.now() - started) / 1000)
+      }
+      this.sendAll(rd.messages)
+      if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries)
+      for (const rs of rd.readStates) {
+        const read = this.reads.get(rs.requestId)
+        if (read !== undefined) { this.reads.delete(rs.requestId); read.resolve(rs.index) }
+      }
+      for (const id of rd.droppedReads) {
+        const read = this.reads.get(id)
+        if (read !== undefined) { this.reads.delete(id); read.reject(new UnavailableError('the read lost its leader before it was confirmed; retry', { requestId: id })) }
+      }
+      this.core.advance(rd)
+      const hard = this.core.hardState()
+      this.metrics.term.set(hard.term)
+      this.metrics.commit.set(hard.commit)
+    }
+  }
+
+  private async apply (committed: Entry[]): Promise<void> {
+    const entries: LogEntry[] = committed.map(e => ({
+      index: e.index,
+      command: e.type === 'normal' && e.data.byteLength > 0 ? parseKvCommand(decode(e.data)) : null
+    }))
+    const started = performance.now()
+    // The log is the durable record of these entries: the applied batch need not be synced; after a
+    // crash the core hands back every committed entry above the persisted applied index.
+    const outcomes = await this.sm.apply(entries, { sync: false })
+    this.metrics.applySeconds.observe((performance.now() - started) / 1000)
+    for (const [i, e] of committed.entries()) {
+      const pending = this.proposals.get(e.index)
+      if (pending === undefined) continue
+      this.proposals.delete(e.index)
+      if (pending.term === e.term) pending.resolve(outcomes[i] as KvOutcome)
+      else pending.reject(new NotLeaderError('the write was replaced by another leader\'s log before it committed; it was not applied', { leader: this.soft.leader }))
+    }
+    const last = (committed[committed.length - 1] as Entry).index
+    this.core.appliedTo(last)
+    this.metrics.applied.set(last)
+    for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
+      const w = this.appliedWaiters[i] as { index: number, resolve: () => void }
+      if (w.index <= last) { this.appliedWaiters.splice(i, 1); w.resolve() }
+    }
+  }
+
+  private onSoftState (soft: SoftState): void {
+    const previous = this.soft
+    this.soft = soft
+    this.metrics.isLeader.set(soft.role === 'leader' ? 1 : 0)
+    if (previous.leader !== soft.leader || previous.role !== soft.role) {
+      this.logger.info({ event: 'raft_leader', leader: soft.leader, role: soft.role, term: soft.term }, 'raft leadership changed')
+      for (const wake of [...this.leaderWaiters]) wake()
+    }
+  }
+
+  private sendAll (messages: RaftMessage[]): void {
+    for (const m of messages) {
+      if (m.type === 'snap') {
+        // Logs are not compacted yet, so a follower never needs a snapshot; refuse rather than hang.
+        this.logger.error({ event: 'raft_snapshot_unsupported', peer: m.to }, 'a follower needs a snapshot, which this driver cannot send yet')
+        this.core.reportSnapshot(m.to, false)
+        continue
+      }
+      if (!this.transport.send(m.to, raftProtocol, m)) this.core.reportUnreachable(m.to)
+    }
+  }
+
+  private async waitForLeader (signal: AbortSignal): Promise<void> {
+    if (this.soft.leader !== null) return
+    await this.waitForLeaderChange(null, signal)
+  }
+
+  /** Waits until the known leader differs from `from` (or at most one election timeout). */
+  private async waitForLeaderChange (from: PeerId | null, signal: AbortSignal): Promise<void> {
+    if (this.soft.leader !== from && this.soft.leader !== null) return
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => { this.leaderWaiters.delete(wake); timer.cancel(); resolve() }
+      const wake = (): void => { if (this.soft.leader !== from) done() }
+      const timer = this.time.setTimeout(done, this.tickMs * 10)
+      this.leaderWaiters.add(wake)
+      onAbort(signal, () => { this.leaderWaiters.delete(wake); timer.cancel(); reject(signal.reason) })
+    })
+    this.assertUsable()
+  }
+
+  private fail (err: unknown): void {
+    if (this.failure !== undefined) return
+    this.failure = toQuorumKvError(err)
+    this.logger.fatal({ event: 'raft_failed', err: this.failure.message }, 'raft driver stopped on an error; restart the node')
+    if (this.ticker !== undefined) clearInterval(this.ticker)
+    this.failAll(this.failure)
+  }
+
+  private failAll (err: Error): void {
+    for (const p of this.proposals.values()) p.reject(err)
+    this.proposals.clear()
+    for (const r of this.reads.values()) r.reject(err)
+    this.reads.clear()
+    for (const wake of [...this.leaderWaiters]) wake()
+  }
+
+  private assertUsable (): void {
+    if (this.failure !== undefined) throw this.failure
+    if (this.stopped) throw new ClosedError('the node is stopped')
+  }
+}
+
+function parseOutcome (raw: unknown): KvOutcome {
+  const o = raw as Partial<KvOutcome> | null
+  if (o === null || typeof o !== 'object' || typeof o.ok !== 'boolean' || typeof o.index !== 'number') {
+    throw new InternalError('the leader sent a malformed write outcome')
+  }
+  return o as KvOutcome
+}
+
+function onAbort (signal: AbortSignal, fn: () => void): void {
+  if (signal.aborted) { fn(); return }
+  signal.addEventListener('abort', fn, { once: true })
+}
+
+async function sleep (time: TimeSource, ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const t = time.setTimeout(resolve, ms)
+    onAbort(signal, () => { t.cancel(); reject(signal.reason) })
+  })
+}
+
