@@ -64,7 +64,12 @@ export class DurableRaftLog {
     }
     if (update.hardState !== undefined) ops.push({ type: 'put', sublevel: 'raft-state', key: 'hard', value: encode(update.hardState) })
     if (ops.length === 0) return
-    await this.engine.write(ops, { sync: true })
+    // A change of the commit index alone need not be synced (as in etcd): after a crash the
+    // commit index is learned again from the leader, and nothing was promised on its account.
+    const previous = this.view.hardState()
+    const mustSync = extraOps.length > 0 || update.snapshot !== undefined || update.entries.length > 0 ||
+      (update.hardState !== undefined && (update.hardState.term !== previous.term || update.hardState.vote !== previous.vote))
+    await this.engine.write(ops, { sync: mustSync })
     if (update.snapshot !== undefined) this.view.applySnapshot(update.snapshot)
     this.view.append(update.entries)
     if (update.hardState !== undefined) this.view.setHardState(update.hardState)
