@@ -74,10 +74,11 @@ export class KvService {
       const k = validateKey(key, this.config.limits)
       const o = validateReadOptions(options)
       const session = o.session === undefined ? emptySession() : decodeSession(o.session)
-      this.levelFor(k, o.consistency)
-      return await this.withDeadline(o, async () => {
-        // One replica applies every write before acknowledging it, so a local read is linearizable
-        // at every level. With peers, the level picks the read path (see docs/consistency.md).
+      const level = this.levelFor(k, o.consistency)
+      return await this.withDeadline(o, async (signal) => {
+        // The level decides when this replica's state may be read (docs/consistency.md): at once,
+        // after it applied the session's writes, or after a linearizable read barrier.
+        await this.replication.readable(level, { sessionIndex: session.raftIndex, maxStalenessMs: o.maxStalenessMs }, signal)
         // The session advances to the state the read observed (not only the record's own index),
         // so a later read elsewhere, a miss included, never goes back in time.
         const observed = this.sm.appliedIndex

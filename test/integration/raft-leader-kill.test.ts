@@ -1,3 +1,6 @@
+import { writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkLinearizable } from '../../chaos/checkers/linearizable.js'
 import { HistoryRecorder } from '../../chaos/history.js'
@@ -101,7 +104,11 @@ describe('a 3-node raft cluster whose leader is killed', () => {
     expect(missing).toEqual([])
 
     const result = checkLinearizable(history.events(), { timeMaxMs: 20_000 })
-    if (result.valid !== true) console.log(JSON.stringify(result.anomalies.slice(0, 3), null, 2))
+    if (result.valid !== true) {
+      const file = join(tmpdir(), `quorumkv-raft-leader-kill-${Date.now()}.jsonl`)
+      await writeFile(file, history.toJsonLines())
+      console.log(`history written to ${file}; first anomaly: ${JSON.stringify(result.anomalies[0]).slice(0, 2000)}`)
+    }
     expect(result.valid).toBe(true)
     expect(result.opsChecked).toBeGreaterThan(100)
   })

@@ -1,0 +1,71 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePorts } from '../../cluster/ports.js'
+import { createNode, generateIdentity, type QuorumKvNode } from '../../src/index.js'
+import { silentLogger } from '../support/silent-logger.js'
+import { tempDir } from '../support/tmp.js'
+
+/** Three nodes in this process over real libp2p on 127.0.0.1: the read levels across replicas. */
+describe('reads across the replicas of a raft collection', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>
+  let nodes: QuorumKvNode[]
+
+  beforeAll(async () => {
+    dir = await tempDir()
+    const ports = await freePorts(3)
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) {
+      await mkdir(join(dir.path, `n${i}`))
+      ids.push((await generateIdentity(join(dir.path, `n${i}`, 'identity.key'))).peerId)
+    }
+    const members = ids.map((peerId, i) => ({ peerId, multiaddrs: [`/ip4/127.0.0.1/tcp/${ports[i] as number}/p2p/${peerId}`] }))
+    nodes = await Promise.all(ids.map(async (_, i) => await createNode({
+      schemaVersion: 1,
+      dataDir: join(dir.path, `n${i}`),
+      listen: [`/ip4/127.0.0.1/tcp/${ports[i] as number}`],
+      cluster: { members },
+      raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 }
+    }, { logger: silentLogger })))
+  })
+
+  afterAll(async () => {
+    await Promise.all(nodes.map(async n => { await n.stop() }))
+    await dir.cleanup()
+  })
+
+  it('a strong read on any replica returns the write that completed just before it on another', async () => {
+    const clients = nodes.map(n => n.client())
+    for (let i = 0; i < 60; i++) {
+      const value = `v${i}`
+      await (clients[i % 3] as typeof clients[0]).put('x/strong', value)
+      const e = await (clients[(i + 1) % 3] as typeof clients[0]).get('x/strong', { consistency: 'strong' })
+      expect(e?.value).toBe(value)
+    }
+  })
+
+  it('a read-your-writes read on another replica, given the writer\'s session, sees the write', async () => {
+    for (let i = 0; i < 60; i++) {
+      const writer = (nodes[i % 3] as QuorumKvNode).client()
+      const reader = (nodes[(i + 2) % 3] as QuorumKvNode).client()
+      const w = await writer.put('x/ryw', i)
+      const e = await reader.get('x/ryw', { consistency: 'read-your-writes', session: w.session })
+      expect(e?.value).toBe(i)
+      const c = await reader.get('x/ryw', { consistency: 'causal' })
+      expect(c?.value).toBe(i) // the reader's own session now includes what it observed
+    }
+  })
+
+  it('a conditional write is decided once, cluster-wide, when two replicas race', async () => {
+    const [a, b] = [(nodes[0] as QuorumKvNode).client(), (nodes[1] as QuorumKvNode).client()]
+    for (let i = 0; i < 20; i++) {
+      const base = await a.put(`locks/${i}`, 'free')
+      const results = await Promise.allSettled([
+        a.put(`locks/${i}`, 'alice', { ifMatch: base.etag }),
+        b.put(`locks/${i}`, 'bob', { ifMatch: base.etag })
+      ])
+      expect(results.filter(r => r.status === 'fulfilled')).toHaveLength(1)
+      expect(results.filter(r => r.status === 'rejected').map(r => (r as PromiseRejectedResult).reason.code)).toEqual(['PRECONDITION_FAILED'])
+    }
+  })
+})
