@@ -1,0 +1,32 @@
+/**
+ * Defaults and bounds of the quorum replication layer that are not (yet) config fields. Config
+ * fields (quorum.*, limits.*, timeouts.*) are passed in through `init`; these are the rest.
+ */
+
+/** Node-wide dot sequence numbers reserved per synced write of the reservation. */
+export const seqReserveBlock = 4_096
+
+/** Operations queued on one key's lock before OverloadedError. */
+export const keyWaitersMax = 1_024
+
+/** Hinted keys sent to one target per handoff round, and handoff requests in flight at once. */
+export const handoffKeysPerRoundMax = 256
+export const handoffInflightMax = 8
+
+/** Tombstones examined per reap round. */
+export const reapKeysPerRoundMax = 64
+
+/** Extra read rounds a read-your-writes/causal/bounded read makes while replicas catch up. */
+export const readRoundsMax = 8
+/** Pause between such rounds; doubles each round up to readRetryDelayMaxMs. */
+export const readRetryDelayMs = 20
+export const readRetryDelayMaxMs = 500
+
+/** A peer whose request failed is not chosen as a target for this long (no gossip yet). */
+export const suspectMs = 1_000
+
+/** Coordinator forwards tried before giving up (only on errors that guarantee nothing happened). */
+export const forwardAttemptsMax = 3
+
+/** Background work (read repair, late replication) in flight at once; past it, it is skipped. */
+export const backgroundTasksMax = 1_024
