@@ -24,6 +24,8 @@ export interface LocalClusterOptions {
   /** Where node logs go: 'inherit' (stderr of this process), 'ignore', or a callback per line. */
   logs?: 'inherit' | 'ignore' | ((node: string, line: string) => void)
   startTimeoutMs?: number
+  /** Extra Node.js flags for every node process (for example ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']). */
+  nodeArgs?: string[]
 }
 
 export interface MemberInfo {
@@ -114,7 +116,7 @@ export class LocalCluster {
     const m = this.member(name)
     if (this.processes.has(m.name)) throw new Error(`${m.name} is already running`)
     const logs = this.options.logs ?? 'ignore'
-    const child = spawn(process.execPath, ['--import', registerModule, nodeMain, m.configFile], {
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), '--import', registerModule, nodeMain, m.configFile], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', logs === 'inherit' ? 'inherit' : 'pipe']
     })
