@@ -79,6 +79,8 @@ export class RaftNode {
   private soft: SoftState
   private readSeq = 0
   private processing = false
+  /** The applier: committed batches applied one after another, off the Ready loop. */
+  private applying: Promise<void> = Promise.resolve()
   private stopped = false
   private failure: Error | undefined
   private ticker: ReturnType<typeof setInterval> | undefined
@@ -156,6 +158,7 @@ export class RaftNode {
     this.transport.unhandle(raftProtocol)
     this.transport.unhandle(forwardProtocol)
     while (this.processing) await new Promise(resolve => setTimeout(resolve, 1))
+    await this.applying
     this.failAll(new ClosedError('the node stopped; the outcome of a write in flight is unknown'))
   }
 
@@ -306,7 +309,12 @@ export class RaftNode {
         this.metrics.persistSeconds.observe((performance.now() - started) / 1000)
       }
       this.sendAll(rd.messages)
-      if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries)
+      // Applying runs beside the next fsync rather than before it: the entries are durable in the
+      // log, and the applier keeps their order. Reads wait for the applied index they need.
+      if (rd.committedEntries.length > 0) {
+        const committed = rd.committedEntries
+        this.applying = this.applying.then(async () => { await this.apply(committed) }).catch((err: unknown) => { this.fail(err) })
+      }
       for (const rs of rd.readStates) {
         const read = this.reads.get(rs.requestId)
         if (read !== undefined) { this.reads.delete(rs.requestId); read.resolve(rs.index) }
@@ -323,6 +331,7 @@ export class RaftNode {
   }
 
   private async apply (committed: Entry[]): Promise<void> {
+    if (this.failure !== undefined) return
     const entries: LogEntry[] = committed.map(e => ({
       index: e.index,
       command: e.type === 'normal' && e.data.byteLength > 0 ? parseKvCommand(decode(e.data)) : null
@@ -346,6 +355,7 @@ export class RaftNode {
       const w = this.appliedWaiters[i] as { index: number, resolve: () => void }
       if (w.index <= last) { this.appliedWaiters.splice(i, 1); w.resolve() }
     }
+    this.kick()
   }
 
   private onSoftState (soft: SoftState): void {
