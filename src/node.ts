@@ -109,7 +109,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
   }
   const service = new KvService({ config, stateMachine, replication, metrics })
   if (transport !== undefined) {
-    registerClientProtocol(transport, service, access)
+    registerClientProtocol(transport, service, access, () => raft?.leader ?? null)
     raft?.start()
     await transport.start()
   }

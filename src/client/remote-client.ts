@@ -117,7 +117,7 @@ export class RemoteClient implements Client {
         throw new QuorumKvError(ErrorCode.Protocol, 'node sent a malformed write result')
       }
       this.advance(result.session)
-      return result
+      return { key: result.key, version: result.version, etag: result.etag, session: result.session }
     } finally {
       this.inflight.delete(seq)
     }
@@ -139,10 +139,13 @@ export class RemoteClient implements Client {
       const attemptMs = attempt < this.attemptsMax ? Math.min(remaining, this.attemptTimeoutMs) : remaining
       try {
         const request = build({ ...rest, session, timeoutMs: Math.max(1, Math.floor(attemptMs)) })
-        const response = await this.transport.request(peer, clientProtocol, request, { timeoutMs: attemptMs, ...(signal !== undefined ? { signal } : {}) })
-        this.preferred = index
+        const response = await this.transport.request(peer, clientProtocol, request, { timeoutMs: attemptMs, ...(signal !== undefined ? { signal } : {}) }) as ClientResponse
         this.onServed?.({ op, key, peer, attempts: attempt })
-        return response as ClientResponse
+        // Prefer the leader the node named: writes and strong reads then skip a forwarding hop.
+        const leader = typeof response === 'object' && response !== null ? response.leader : undefined
+        const leaderIndex = typeof leader === 'string' ? this.nodes.indexOf(leader) : -1
+        this.preferred = leaderIndex === -1 ? index : leaderIndex
+        return response
       } catch (err) {
         if (!(err instanceof QuorumKvError) || !retryable.has(err.code)) throw err
         lastError = err

@@ -17,7 +17,8 @@ export type ClientRequest =
   | { op: 'delete', key: string, options: Record<string, unknown>, client: ClientStamp }
   | { op: 'get', key: string, options: Record<string, unknown> }
 
-export type ClientResponse = WriteResult | RawRead
+/** `leader`: the Raft leader this node knows of, so a client can send its next calls there. */
+export type ClientResponse = (WriteResult | RawRead) & { leader?: string }
 
 /** Options a remote caller may send: everything but the AbortSignal, which cannot cross the wire. */
 const remoteOptionKeys = new Set(['timeoutMs', 'consistency', 'session', 'maxStalenessMs', 'r', 'pr', 'ifMatch', 'context', 'w', 'pw'])
@@ -40,7 +41,7 @@ export function parseClientRequest (raw: unknown): ClientRequest {
   }
 }
 
-export function registerClientProtocol (transport: Transport, service: KvService, access: AccessControl): void {
+export function registerClientProtocol (transport: Transport, service: KvService, access: AccessControl, leaderHint: () => string | null = () => null): void {
   const handler: MessageHandler<ClientRequest> = {
     parse: parseClientRequest,
     onRequest: async (from, request, signal): Promise<ClientResponse> => {
@@ -48,15 +49,19 @@ export function registerClientProtocol (transport: Transport, service: KvService
       switch (request.op) {
         case 'get':
           access.check(from, 'read', request.key)
-          return await service.get(request.key, options)
+          return withLeader(await service.get(request.key, options), leaderHint())
         case 'put':
           access.check(from, 'write', request.key)
-          return await service.put(request.key, request.value, options, request.client)
+          return withLeader(await service.put(request.key, request.value, options, request.client), leaderHint())
         case 'delete':
           access.check(from, 'write', request.key)
-          return await service.delete(request.key, options, request.client)
+          return withLeader(await service.delete(request.key, options, request.client), leaderHint())
       }
     }
   }
   transport.handle(clientProtocol, handler)
+}
+
+function withLeader<T extends object> (result: T, leader: string | null): T & { leader?: string } {
+  return leader === null ? result : { ...result, leader }
 }
