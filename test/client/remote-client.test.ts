@@ -1,0 +1,94 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { ChildProcess } from 'node:child_process'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { connect, generateIdentity, type Client } from '../../src/index.js'
+import { exited, onLines, spawnTs } from '../support/spawn.js'
+import { tempDir } from '../support/tmp.js'
+
+describe('a remote client against a node process', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>
+  let child: ChildProcess
+  let addrs: string[]
+  const keys = { writer: '', reader: '', scoped: '', stranger: '' }
+
+  beforeAll(async () => {
+    dir = await tempDir()
+    const ids: Record<string, string> = {}
+    for (const name of Object.keys(keys) as Array<keyof typeof keys>) {
+      keys[name] = join(dir.path, `${name}.key`)
+      ids[name] = (await generateIdentity(keys[name])).peerId
+    }
+    const config = {
+      schemaVersion: 1,
+      dataDir: join(dir.path, 'node'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      logging: { level: 'warn' },
+      access: {
+        clients: [
+          { peerId: ids.writer, rights: 'read-write', prefix: '' },
+          { peerId: ids.reader, rights: 'read', prefix: '' },
+          { peerId: ids.scoped, rights: 'read-write', prefix: 'agents/' }
+        ]
+      }
+    }
+    await writeFile(join(dir.path, 'node.json'), JSON.stringify(config))
+    child = spawnTs('cluster/node-main.ts', [join(dir.path, 'node.json')])
+    addrs = await new Promise<string[]>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error('node did not start')) }, 20_000)
+      onLines(child, line => {
+        const msg = JSON.parse(line) as { event: string, multiaddrs: string[] }
+        if (msg.event === 'listening') { clearTimeout(timer); resolve(msg.multiaddrs) }
+      })
+    })
+  })
+
+  afterAll(async () => {
+    child.kill('SIGTERM')
+    const { code } = await exited(child)
+    expect(code).toBe(0)
+    await dir.cleanup()
+  })
+
+  async function withClient<T> (key: string, fn: (kv: Client) => Promise<T>): Promise<T> {
+    const kv = await connect({ peers: addrs, identity: key, requestTimeoutMs: 3000 })
+    try { return await fn(kv) } finally { await kv.close() }
+  }
+
+  it('puts, gets and deletes through the client protocol', async () => {
+    await withClient(keys.writer, async (kv) => {
+      const w = await kv.put('agents/1', { name: 'scout', bytes: new Uint8Array([1, 2]) })
+      const e = await kv.get<{ name: string }>('agents/1', { consistency: 'strong' })
+      expect(e).toMatchObject({ key: 'agents/1', value: { name: 'scout' }, version: w.version, etag: w.etag })
+      await expect(kv.put('agents/1', 'x', { ifMatch: 'r999' })).rejects.toMatchObject({ name: 'PreconditionFailedError', code: 'PRECONDITION_FAILED' })
+      await kv.delete('agents/1')
+      expect(await kv.get('agents/1')).toBeUndefined()
+      await expect(kv.put('', 1)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    })
+  })
+
+  it('lets a read-only client read but not write', async () => {
+    await withClient(keys.writer, async (kv) => { await kv.put('cfg/a', 1) })
+    await withClient(keys.reader, async (kv) => {
+      expect((await kv.get('cfg/a'))?.value).toBe(1)
+      await expect(kv.put('cfg/a', 2)).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
+      await expect(kv.delete('cfg/a')).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
+    })
+    await withClient(keys.writer, async (kv) => { expect((await kv.get('cfg/a'))?.value).toBe(1) })
+  })
+
+  it('limits a client to its key prefix', async () => {
+    await withClient(keys.scoped, async (kv) => {
+      await kv.put('agents/7', 'mine')
+      await expect(kv.get('cfg/a')).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
+      await expect(kv.put('cfg/a', 3)).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
+    })
+  })
+
+  it('refuses a client that is not allowed, and gives it no data', async () => {
+    await withClient(keys.stranger, async (kv) => {
+      const err = await kv.get('cfg/a').catch((e: unknown) => e)
+      expect(err).toMatchObject({ code: 'UNAUTHORIZED' })
+    })
+  })
+})
