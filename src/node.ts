@@ -12,6 +12,7 @@ import { registerClientProtocol } from './service/client-protocol.js'
 import { KvService } from './service/kv-service.js'
 import { localReplication, raftReplication, type Replication } from './service/replication.js'
 import { RaftNode } from './raft/raft-node.js'
+import { GossipService } from './gossip/index.js'
 import { systemRandom } from './runtime/random.js'
 import { systemTime } from './runtime/time.js'
 import { loadOrCreateIdentity } from './transport/libp2p/identity.js'
@@ -36,10 +37,26 @@ export interface QuorumKvNode {
   readonly multiaddrs: string[]
   /** An in-process client with its own session. */
   client: () => Client
+  /**
+   * The cluster's members as this node sees them: role from the Raft configuration, liveness
+   * from gossip (a node alone lists itself).
+   */
+  members: () => MemberStatus[]
   /** Prometheus exposition text of this node's registry. */
   metrics: () => Promise<string>
   /** Stops serving, waits for the write in flight, closes the database. Idempotent. */
   stop: () => Promise<void>
+}
+
+export interface MemberStatus {
+  peerId: string
+  name: string | null
+  role: 'voter' | 'learner'
+  liveness: 'alive' | 'suspect' | 'dead'
+  incarnation: number
+  /** Since this node last heard from the member; 0 for itself, null if never. */
+  lastSeenAgeMs: number | null
+  addresses: string[]
 }
 
 export async function createNode (input: unknown, components: NodeComponents = {}): Promise<QuorumKvNode> {
@@ -92,6 +109,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
   }
   let committer: LocalCommitter | undefined
   let raft: RaftNode | undefined
+  let gossip: GossipService | undefined
   let replication: Replication
   if (clustered && transport !== undefined) {
     const bootstrap = {
@@ -103,6 +121,10 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       { id: identity.peerId, bootstrap, raft: config.raft }
     )
     replication = raftReplication(raft)
+    gossip = new GossipService(
+      { transport, time: systemTime, random: systemRandom, logger, registry: metrics.registry },
+      { self: identity.peerId, members: config.cluster.members.map(m => m.peerId), gossip: config.gossip, incarnation: Math.floor(Date.now() / 1000) }
+    )
   } else {
     committer = new LocalCommitter(stateMachine, config.limits, { onBatch: (size) => { metrics.commitBatchSize.observe(size) } })
     replication = localReplication(committer)
@@ -112,6 +134,8 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
     registerClientProtocol(transport, service, access, () => raft?.leader ?? null)
     raft?.start()
     await transport.start()
+    gossip?.setAddresses(transport.multiaddrs)
+    gossip?.start()
   }
   const clients = new Set<Client>()
   let stopping: Promise<void> | undefined
@@ -128,12 +152,30 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       clients.add(client)
       return client
     },
+    members () {
+      const names = new Map(config.cluster.members.map(m => [m.peerId, m.name ?? null]))
+      const conf = raft?.status().conf
+      const roleOf = (peer: string): 'voter' | 'learner' => conf === undefined || conf.voters.includes(peer) ? 'voter' : 'learner'
+      if (gossip === undefined) {
+        return [{ peerId: identity.peerId, name: config.name ?? null, role: 'voter', liveness: 'alive', incarnation: 0, lastSeenAgeMs: 0, addresses: multiaddrs }]
+      }
+      return gossip.members().map(m => ({
+        peerId: m.peerId,
+        name: names.get(m.peerId) ?? null,
+        role: roleOf(m.peerId),
+        liveness: m.liveness,
+        incarnation: m.incarnation,
+        lastSeenAgeMs: m.lastSeenAgeMs ?? null,
+        addresses: m.addresses
+      }))
+    },
     async metrics () {
       return await metrics.registry.metrics()
     },
     async stop () {
       stopping ??= (async () => {
         for (const client of clients) await client.close()
+        gossip?.stop()
         await raft?.stop()
         await transport?.stop()
         await committer?.close()

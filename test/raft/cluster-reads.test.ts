@@ -25,7 +25,8 @@ describe('reads across the replicas of a raft collection', () => {
       dataDir: join(dir.path, `n${i}`),
       listen: [`/ip4/127.0.0.1/tcp/${ports[i] as number}`],
       cluster: { members },
-      raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 }
+      raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 },
+      gossip: { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 100 }
     }, { logger: silentLogger })))
   })
 
@@ -68,4 +69,25 @@ describe('reads across the replicas of a raft collection', () => {
       expect(results.filter(r => r.status === 'rejected').map(r => (r as PromiseRejectedResult).reason.code)).toEqual(['PRECONDITION_FAILED'])
     }
   })
+
+  it('lists every member with its role and liveness, and sees a stopped member die', async () => {
+    const node = nodes[0] as QuorumKvNode
+    await waitFor(() => node.members().every(m => m.liveness === 'alive') && node.members().length === 3)
+    const members = node.members()
+    expect(members.map(m => m.role)).toEqual(['voter', 'voter', 'voter'])
+    expect(members[0]?.peerId).toBe(node.peerId)
+    expect(members[0]?.lastSeenAgeMs).toBe(0)
+    const victim = nodes[2] as QuorumKvNode
+    await victim.stop()
+    await waitFor(() => node.members().find(m => m.peerId === victim.peerId)?.liveness === 'dead')
+    expect((nodes[1] as QuorumKvNode).members().find(m => m.peerId === victim.peerId)?.liveness).not.toBe('alive')
+  })
 })
+
+async function waitFor (condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
