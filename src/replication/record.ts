@@ -152,7 +152,11 @@ export function isDeletedState (state: ReplicaState): boolean {
 
 /** A short digest of what the state has seen: equal states give equal digests (etags, versions). */
 export function stateDigest (state: ReplicaState): string {
-  return createHash('sha256').update(encode(stateContext(state))).digest().subarray(0, 12).toString('base64url')
+  return contextDigest(stateContext(state))
+}
+
+export function contextDigest (ctx: VersionVector): string {
+  return createHash('sha256').update(encode(ctx)).digest().subarray(0, 12).toString('base64url')
 }
 
 // ---- events: applied by the coordinator to its own stored state under the key's lock ----

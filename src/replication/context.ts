@@ -1,0 +1,78 @@
+import type { Counter } from 'prom-client'
+import type { HybridClock } from '../clock/hlc.js'
+import type { VersionVector } from '../clock/version-vector.js'
+import type { MvLimits } from '../merge/mv.js'
+import type { Logger } from '../observability/logger.js'
+import type { TimeSource } from '../runtime/time.js'
+import type { ReadReply, WriteOp, WriteOutcome } from './messages.js'
+import type { PeerHealth } from './peer-health.js'
+import type { MergeKind, ReplicaRecord } from './record.js'
+import type { ReplicaStore } from './store.js'
+
+/**
+ * What the read and write paths need, injected: the local store and clock, the network as four
+ * calls, where a key lives, and the time. Nothing here reaches for real I/O or Date.now, so the
+ * paths run unchanged on the simulated network.
+ */
+export interface QuorumPeers {
+  /** Merge `rec` into the peer's state of `key`; resolves with the peer's context afterwards. */
+  replicate: (to: string, key: string, rec: ReplicaRecord, hintFor: string | undefined, timeoutMs: number) => Promise<VersionVector>
+  read: (to: string, key: string, timeoutMs: number) => Promise<ReadReply>
+  /** A client write forwarded to a replica of the key that coordinates it. */
+  coordinate: (to: string, op: WriteOp, timeoutMs: number, signal: AbortSignal) => Promise<WriteOutcome>
+  reap: (to: string, phase: 'reap-check' | 'reap', key: string, ctx: VersionVector, timeoutMs: number) => Promise<boolean>
+}
+
+/** Where a key lives and how its collection is replicated. */
+export interface KeyPlacement {
+  collection: string
+  merge: MergeKind
+  /** The collection's n, w, r (config). */
+  n: number
+  w: number
+  r: number
+  /** The first min(n, members) distinct members on the ring. */
+  primaries: string[]
+  /** The other members in ring order: stand-ins when primaries are down. */
+  fallbacks: string[]
+}
+
+export interface ReplicationMetrics {
+  readRepairs: Counter
+  siblingsWarned: Counter
+  clockDriftRejected: Counter
+  hintsHandedOff: Counter
+  tombstonesReaped: Counter
+  quorumUnavailable: Counter<'op'>
+}
+
+export interface CoordinatorContext {
+  node: string
+  store: ReplicaStore
+  clock: HybridClock
+  time: TimeSource
+  peers: QuorumPeers
+  health: PeerHealth
+  placement: (key: string) => KeyPlacement
+  /** This node's freshness for bounded reads (see freshness.ts). */
+  freshness: () => number
+  metrics: ReplicationMetrics
+  logger: Logger | undefined
+  limits: MvLimits
+  readRepair: boolean
+  peerRequestTimeoutMs: number
+  /** Runs `fn` without waiting for it, if fewer than backgroundTasksMax such tasks are running. */
+  background: (name: string, fn: () => Promise<void>) => void
+}
+
+/** Errors after which a request certainly did not reach the peer's handler. */
+export function notDelivered (err: unknown): boolean {
+  const code = (err as { code?: unknown }).code
+  return code === 'UNAVAILABLE' || code === 'OVERLOADED' || code === 'CLOSED'
+}
+
+/** Errors that suggest the peer is down or cut off, as opposed to an answer it gave. */
+export function peerUnreachable (err: unknown): boolean {
+  const code = (err as { code?: unknown }).code
+  return code === 'UNAVAILABLE' || code === 'TIMEOUT' || code === 'CLOSED'
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest'
+import { Cluster, enc } from './cluster.js'
+
+async function cluster (nodes = 4): Promise<Cluster> {
+  const c = new Cluster({ nodes })
+  await c.start()
+  return c
+}
+
+async function holders (c: Cluster, key: string): Promise<string[]> {
+  const out = []
+  for (const id of c.ids) if (c.replicas.has(id) && await c.run(async () => await c.node(id).localRecord(key)) !== undefined) out.push(id)
+  return out
+}
+
+describe('tombstone reaping', () => {
+  it('removes a deleted key from every replica once all hold the tombstone and the delay has passed', async () => {
+    const c = await cluster()
+    for (const key of ['mv/gone', 'lww/gone']) {
+      await c.run(async () => await c.node('n1').put(key, enc('x'), { w: 3 }))
+      const r = await c.run(async () => await c.node('n2').get(key))
+      await c.run(async () => await c.node('n2').delete(key, { w: 3, ...(r.context !== undefined ? { context: r.context } : {}) }))
+      expect((await holders(c, key)).length).toBe(3)
+    }
+    await c.runFor(1_000)
+    expect((await holders(c, 'mv/gone')).length).toBe(3)
+    await c.runFor(3_000)
+    expect(await holders(c, 'mv/gone')).toEqual([])
+    expect(await holders(c, 'lww/gone')).toEqual([])
+    for (const id of c.ids) expect(c.node(id).store.tombstoneCount).toBe(0)
+  })
+
+  it('does not reap while any member is down, nor while a replica holds a write the tombstone did not see', async () => {
+    const c = await cluster()
+    const key = 'mv/kept'
+    await c.run(async () => await c.node('n1').put(key, enc('x'), { w: 3 }))
+    const r = await c.run(async () => await c.node('n1').get(key))
+    await c.run(async () => await c.node('n1').delete(key, { w: 3, ...(r.context !== undefined ? { context: r.context } : {}) }))
+    const down = c.ids.find(id => !c.primaries(key).includes(id)) as string
+    c.crash(down)
+    await c.runFor(5_000)
+    expect((await holders(c, key)).length).toBe(3)
+    await c.restart(down)
+    // A concurrent write the tombstone did not see arrives: the key is live again, nothing is reaped.
+    await c.run(async () => await c.node(down).put(key, enc('again'), { w: 3 }))
+    await c.runFor(5_000)
+    expect((await holders(c, key)).length).toBe(3)
+    const after = await c.run(async () => await c.node('n1').get(key))
+    expect(after.entry?.merge).toBe('mv')
+  })
+})
