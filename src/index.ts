@@ -2,7 +2,7 @@
 import './runtime/polyfill.js'
 
 export { createNode } from './node.js'
-export type { QuorumKvNode, NodeComponents, MemberStatus } from './node.js'
+export type { QuorumKvNode, NodeComponents, MemberStatus, RaftStatusView } from './node.js'
 export { ConsistencyLevel, consistencyLevels, isConsistencyLevel } from './api/consistency.js'
 export {
   QuorumKvError, ErrorCode, ConfigError, InvalidArgumentError, TooLargeError, PreconditionFailedError,

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ClosedError, ConfigError } from './api/errors.js'
+import { ClosedError, ConfigError, ConsistencyError, InvalidArgumentError, TimeoutError } from './api/errors.js'
 import type { Client } from './api/types.js'
 import { LocalClient } from './client/local-client.js'
 import { parseConfig } from './config/parse.js'
@@ -11,7 +11,7 @@ import { AccessControl } from './service/access.js'
 import { registerClientProtocol } from './service/client-protocol.js'
 import { KvService } from './service/kv-service.js'
 import { localReplication, raftReplication, type Replication } from './service/replication.js'
-import { RaftNode } from './raft/raft-node.js'
+import { RaftNode, type MembershipChange } from './raft/raft-node.js'
 import { GossipService } from './gossip/index.js'
 import { systemRandom } from './runtime/random.js'
 import { systemTime } from './runtime/time.js'
@@ -44,8 +44,30 @@ export interface QuorumKvNode {
   members: () => MemberStatus[]
   /** Prometheus exposition text of this node's registry. */
   metrics: () => Promise<string>
+  /**
+   * Membership (clustered nodes; forwarded to the leader). A new member joins as a learner with
+   * its addresses; promote it to voter once it has caught up; remove takes a member out (a removed
+   * leader steps down). One change at a time; each resolves once applied.
+   */
+  addMember: (member: { peerId: string, multiaddrs: string[] }, options?: { timeoutMs?: number }) => Promise<void>
+  promoteMember: (peerId: string, options?: { timeoutMs?: number }) => Promise<void>
+  removeMember: (peerId: string, options?: { timeoutMs?: number }) => Promise<void>
+  /** Raft status of this node, or null for a node alone. */
+  raftStatus: () => RaftStatusView | null
   /** Stops serving, waits for the write in flight, closes the database. Idempotent. */
   stop: () => Promise<void>
+}
+
+export interface RaftStatusView {
+  leader: string | null
+  role: string
+  term: number
+  commitIndex: number
+  appliedIndex: number
+  voters: string[]
+  learners: string[]
+  /** Leader only: each follower's replicated index. */
+  matchIndex: Record<string, number>
 }
 
 export interface MemberStatus {
@@ -68,10 +90,7 @@ export async function createNode (input: unknown, components: NodeComponents = {
       { collections: quorumCollections }
     )
   }
-  if (config.cluster.join.length > 0) {
-    throw new ConfigError('cluster.join is not supported yet: list every member in cluster.members when bootstrapping', { join: config.cluster.join })
-  }
-  if (config.cluster.members.length > 1 && config.listen.length === 0) {
+  if ((config.cluster.members.length > 1 || config.cluster.join.length > 0) && config.listen.length === 0) {
     throw new ConfigError('a cluster member needs listen addresses: set listen, for example ["/ip4/127.0.0.1/tcp/7001"]')
   }
   const logger = components.logger ?? createLogger({ level: config.logging.level, ...(config.name !== undefined ? { name: config.name } : {}) })
@@ -89,13 +108,20 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
   const stateMachine = await KvStateMachine.open(engine, { clientSessionsMax: config.limits.clientSessionsMax })
   const identity = await loadOrCreateIdentity(config.identityFile ?? join(config.dataDir, 'identity.key'))
   const access = new AccessControl(config)
-  const clustered = config.cluster.members.length > 1
-  if (clustered && !config.cluster.members.some(m => m.peerId === identity.peerId)) {
-    throw new ConfigError(`this node's peer id ${identity.peerId} is not in cluster.members: add it, or start the node whose identity is listed`, { peerId: identity.peerId })
+  const clustered = config.cluster.members.length > 1 || config.cluster.join.length > 0
+  // A node not among the bootstrap members joins: it starts with no configuration and waits until
+  // an operator adds it (`member add`); it admits the members it was told about.
+  const joining = clustered && !config.cluster.members.some(m => m.peerId === identity.peerId)
+  const joinPeers = new Map<string, string[]>()
+  for (const addr of config.cluster.join) {
+    const peer = /\/p2p\/([1-9A-HJ-NP-Za-km-z]+)$/.exec(addr)?.[1]
+    if (peer === undefined) throw new ConfigError(`cluster.join address ${addr} must end in /p2p/<peerId>`, { path: 'cluster.join' })
+    joinPeers.set(peer, [...(joinPeers.get(peer) ?? []), addr])
   }
+  for (const peer of joinPeers.keys()) access.addMember(peer)
   let transport: Libp2pTransport | undefined
   if (config.listen.length > 0) {
-    const peers = Object.fromEntries(config.cluster.members.filter(m => m.peerId !== identity.peerId).map(m => [m.peerId, m.multiaddrs]))
+    const peers = Object.fromEntries([...joinPeers, ...config.cluster.members.filter(m => m.peerId !== identity.peerId).map(m => [m.peerId, m.multiaddrs] as const)])
     transport = new Libp2pTransport({ logger, registry: metrics.registry }, {
       privateKey: identity.privateKey,
       listen: config.listen,
@@ -112,18 +138,35 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
   let gossip: GossipService | undefined
   let replication: Replication
   if (clustered && transport !== undefined) {
-    const bootstrap = {
-      voters: config.cluster.members.filter(m => m.role === 'voter').map(m => m.peerId),
-      learners: config.cluster.members.filter(m => m.role === 'learner').map(m => m.peerId)
-    }
+    const bootstrap = joining
+      ? { voters: [], learners: [] }
+      : {
+          voters: config.cluster.members.filter(m => m.role === 'voter').map(m => m.peerId),
+          learners: config.cluster.members.filter(m => m.role === 'learner').map(m => m.peerId)
+        }
+    const net = transport
     raft = await RaftNode.open(
       { engine, stateMachine, transport, logger, time: systemTime, random: systemRandom, registry: metrics.registry },
-      { id: identity.peerId, bootstrap, raft: config.raft }
+      {
+        id: identity.peerId,
+        bootstrap,
+        raft: config.raft,
+        hooks: {
+          onAddresses: (peer, addrs) => {
+            access.addMember(peer)
+            if (peer !== identity.peerId) net.setPeerAddresses(peer, addrs)
+          },
+          onConf: (conf) => {
+            for (const peer of [...conf.voters, ...conf.learners]) access.addMember(peer)
+            gossip?.setMembers([...new Set([identity.peerId, ...conf.voters, ...conf.learners])])
+          }
+        }
+      }
     )
     replication = raftReplication(raft)
     gossip = new GossipService(
       { transport, time: systemTime, random: systemRandom, logger, registry: metrics.registry },
-      { self: identity.peerId, members: config.cluster.members.map(m => m.peerId), gossip: config.gossip, incarnation: Math.floor(Date.now() / 1000) }
+      { self: identity.peerId, members: [...new Set([identity.peerId, ...raft.status().conf.voters, ...raft.status().conf.learners])], gossip: config.gossip, incarnation: Math.floor(Date.now() / 1000) }
     )
   } else {
     committer = new LocalCommitter(stateMachine, config.limits, { onBatch: (size) => { metrics.commitBatchSize.observe(size) } })
@@ -136,6 +179,17 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
     await transport.start()
     gossip?.setAddresses(transport.multiaddrs)
     gossip?.start()
+  }
+  const change = async (c: MembershipChange, timeoutMs: number | undefined): Promise<void> => {
+    if (raft === undefined) throw new ConsistencyError('this node runs alone: membership changes need a clustered node (cluster.members or cluster.join in its config)')
+    const ms = timeoutMs ?? config.timeouts.requestTimeoutMs
+    const signal = AbortSignal.timeout(ms)
+    try {
+      await raft.changeMembership(c, signal)
+    } catch (err) {
+      if (signal.aborted) throw new TimeoutError(`the membership change was not confirmed within ${ms} ms; check the status before retrying`, { timeoutMs: ms })
+      throw err
+    }
   }
   const clients = new Set<Client>()
   let stopping: Promise<void> | undefined
@@ -169,6 +223,35 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
         addresses: m.addresses
       }))
     },
+    async addMember (member, options = {}) {
+      checkPeerId(member?.peerId)
+      if (!Array.isArray(member.multiaddrs) || member.multiaddrs.length === 0 || !member.multiaddrs.every(a => typeof a === 'string' && a.startsWith('/'))) {
+        throw new InvalidArgumentError('addMember needs multiaddrs: the addresses the new member listens on')
+      }
+      await change({ type: 'add-learner', node: member.peerId, multiaddrs: member.multiaddrs }, options.timeoutMs)
+    },
+    async promoteMember (peerId, options = {}) {
+      checkPeerId(peerId)
+      await change({ type: 'promote', node: peerId }, options.timeoutMs)
+    },
+    async removeMember (peerId, options = {}) {
+      checkPeerId(peerId)
+      await change({ type: 'remove', node: peerId }, options.timeoutMs)
+    },
+    raftStatus () {
+      if (raft === undefined) return null
+      const st = raft.status()
+      return {
+        leader: st.leader,
+        role: st.role,
+        term: st.term,
+        commitIndex: st.commit,
+        appliedIndex: raft.appliedIndex,
+        voters: [...st.conf.voters],
+        learners: [...st.conf.learners],
+        matchIndex: Object.fromEntries(Object.entries(st.progress).map(([peer, p]) => [peer, p.match]))
+      }
+    },
     async metrics () {
       return await metrics.registry.metrics()
     },
@@ -185,4 +268,8 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       await stopping
     }
   }
+}
+
+function checkPeerId (peerId: unknown): asserts peerId is string {
+  if (typeof peerId !== 'string' || !/^[1-9A-HJ-NP-Za-km-z]{1,64}$/.test(peerId)) throw new InvalidArgumentError('peerId must be a libp2p peer id (base58 text)')
 }

@@ -1,5 +1,5 @@
 import { Gauge, Histogram, type Registry } from 'prom-client'
-import { ClosedError, InternalError, NotLeaderError, UnavailableError, toQuorumKvError } from '../api/errors.js'
+import { ClosedError, ConflictError, InternalError, InvalidArgumentError, NotLeaderError, UnavailableError, toQuorumKvError } from '../api/errors.js'
 import { decode, encode } from '../codec/msgpack.js'
 import type { Logger } from '../observability/logger.js'
 import type { Random } from '../runtime/random.js'
@@ -7,7 +7,7 @@ import type { TimeSource } from '../runtime/time.js'
 import { parseKvCommand, type KvCommand, type KvOutcome, type KvStateMachine, type LogEntry } from '../storage/kv-state-machine.js'
 import type { StorageEngine } from '../storage/engine.js'
 import { protocolId, type PeerId, type Transport } from '../transport/types.js'
-import { RaftCore, parseRaftMessage, type ConfState, type Entry, type RaftMessage, type SoftState } from './core/index.js'
+import { RaftCore, decodeConfEntry, parseRaftMessage, type ConfChangeType, type ConfState, type Entry, type RaftMessage, type SoftState } from './core/index.js'
 import { DurableRaftLog } from './log-store.js'
 
 /**
@@ -47,11 +47,29 @@ export interface RaftNodeComponents {
   registry: Registry
 }
 
+/** A membership change as operators ask for it; `multiaddrs` travel in the conf entry so every member learns them. */
+export interface MembershipChange {
+  type: ConfChangeType
+  node: PeerId
+  multiaddrs?: string[]
+}
+
+/** What the node learns from the log about members: wire it to the transport, access control and gossip. */
+export interface MembershipHooks {
+  /** A conf entry named this member's addresses (at append time, and again when the log is replayed). */
+  onAddresses?: (peer: PeerId, multiaddrs: string[]) => void
+  /** The configuration in effect changed (append-time semantics). */
+  onConf?: (conf: ConfState) => void
+}
+
+type ForwardRequest = { command: KvCommand } | { change: MembershipChange }
+
 export interface RaftNodeInit {
   id: PeerId
   /** The initial configuration, used only when the data directory has no Raft state yet. */
   bootstrap: ConfState
   raft: RaftSettings
+  hooks?: MembershipHooks
 }
 
 interface PendingProposal {
@@ -72,6 +90,7 @@ export class RaftNode {
   private readonly logger: Logger
   private readonly time: TimeSource
   private readonly tickMs: number
+  private readonly hooks: MembershipHooks
   private readonly proposals = new Map<number, PendingProposal>()
   private readonly reads = new Map<string, { resolve: (index: number) => void, reject: (err: unknown) => void }>()
   private readonly appliedWaiters: Array<{ index: number, resolve: () => void }> = []
@@ -97,6 +116,7 @@ export class RaftNode {
     this.logger = components.logger
     this.time = components.time
     this.tickMs = init.raft.heartbeatIntervalMs
+    this.hooks = init.hooks ?? {}
     const electionTimeoutTicks = Math.max(2, Math.round(init.raft.electionTimeoutMs / this.tickMs))
     this.core = new RaftCore({
       id: init.id,
@@ -133,7 +153,13 @@ export class RaftNode {
     if (log.view.lastIndex() === 0 && components.stateMachine.appliedIndex > 0) {
       throw new InternalError('this data directory holds data written without Raft (a single node) but no Raft log: it cannot join a cluster as is; start it with its old config or restore into a new node')
     }
-    return new RaftNode(components, init, log)
+    const node = new RaftNode(components, init, log)
+    const view = log.view
+    if (view.lastIndex() >= view.firstIndex()) {
+      for (const e of view.entries(view.firstIndex(), view.lastIndex() + 1, Number.MAX_SAFE_INTEGER)) node.learnFromEntry(e)
+    }
+    node.hooks.onConf?.(node.soft.conf)
+    return node
   }
 
   start (): void {
@@ -141,9 +167,11 @@ export class RaftNode {
       parse: parseRaftMessage,
       onMessage: (from, message) => { this.receive(from, message) }
     })
-    this.transport.handle<KvCommand>(forwardProtocol, {
-      parse: (raw) => parseKvCommand((raw as { command?: unknown } | null)?.command),
-      onRequest: async (_from, command, signal) => await this.proposeHere(command, signal)
+    this.transport.handle<ForwardRequest>(forwardProtocol, {
+      parse: parseForwardRequest,
+      onRequest: async (_from, request, signal) => 'command' in request
+        ? await this.proposeHere(request.command, signal)
+        : await this.changeHere(request.change, signal)
     })
     this.lastTickAt = this.time.now()
     this.ticker = setInterval(() => { this.onTimer() }, this.tickMs)
@@ -169,17 +197,32 @@ export class RaftNode {
 
   /** Proposes a command (forwarding it to the leader when this node follows) and resolves with its outcome once applied here or there. */
   async propose (command: KvCommand, signal: AbortSignal): Promise<KvOutcome> {
+    return await this.onLeader({ command }, signal, async () => await this.proposeHere(command, signal))
+  }
+
+  /**
+   * Changes the membership, one server at a time (add a learner, promote it once caught up, demote,
+   * remove), and resolves once the change is applied on the leader. A change refused for now
+   * (another one pending, or a new leader that has not committed in its term) is retried until the
+   * signal fires.
+   */
+  async changeMembership (change: MembershipChange, signal: AbortSignal): Promise<void> {
+    await this.onLeader({ change }, signal, async () => { await this.changeHere(change, signal) })
+  }
+
+  /** Runs `here` on the leader, or forwards `request` to it, following leadership changes. */
+  private async onLeader<T> (request: ForwardRequest, signal: AbortSignal, here: () => Promise<T>): Promise<T> {
     while (true) {
       this.assertUsable()
-      if (this.soft.role === 'leader') return await this.proposeHere(command, signal)
+      if (this.soft.role === 'leader') return await here()
       const leader = this.soft.leader
       if (leader === null) {
         await this.waitForLeader(signal)
         continue
       }
       try {
-        const outcome = await this.transport.request(leader, forwardProtocol, { command }, { timeoutMs: 60_000, signal })
-        return parseOutcome(outcome)
+        const reply = await this.transport.request(leader, forwardProtocol, request, { timeoutMs: 60_000, signal })
+        return ('command' in request ? parseOutcome(reply) : undefined) as T
       } catch (err) {
         // A leader that lost leadership meanwhile says so without proposing: try the new one.
         if (err instanceof NotLeaderError || (err instanceof UnavailableError && !signal.aborted)) {
@@ -258,6 +301,41 @@ export class RaftNode {
     })
   }
 
+  private async changeHere (change: MembershipChange, signal: AbortSignal): Promise<void> {
+    while (true) {
+      this.assertUsable()
+      let result
+      try {
+        const context = change.multiaddrs === undefined ? undefined : encode({ multiaddrs: change.multiaddrs })
+        result = this.core.proposeConfChange({ type: change.type, node: change.node, ...(context !== undefined ? { context } : {}) })
+      } catch (err) {
+        if (err instanceof ConflictError) {
+          await sleep(this.time, this.tickMs, signal)
+          continue
+        }
+        throw err
+      }
+      this.kick()
+      const outcome = await new Promise<KvOutcome>((resolve, reject) => {
+        this.proposals.set(result.firstIndex, { term: result.term, resolve, reject })
+        onAbort(signal, () => { this.proposals.delete(result.firstIndex); reject(signal.reason) })
+      })
+      if (!outcome.ok) throw new InternalError(`membership change was not applied: ${outcome.message}`)
+      return
+    }
+  }
+
+  /** Learns member addresses from a conf entry's context. */
+  private learnFromEntry (entry: Entry): void {
+    if (entry.type !== 'conf') return
+    const data = decodeConfEntry(entry.data)
+    if (data.context === null) return
+    const context = decode(data.context) as { multiaddrs?: unknown }
+    if (Array.isArray(context.multiaddrs) && context.multiaddrs.every(a => typeof a === 'string')) {
+      this.hooks.onAddresses?.(data.change.node, context.multiaddrs as string[])
+    }
+  }
+
   private receive (from: PeerId, message: RaftMessage): void {
     if (this.stopped || this.failure !== undefined) return
     if (message.from !== from) {
@@ -300,6 +378,8 @@ export class RaftNode {
   private async process (): Promise<void> {
     while (!this.stopped && this.failure === undefined && this.core.hasReady()) {
       const rd = this.core.ready()
+      // Addresses of members added by these entries must be known before messages go to them.
+      for (const e of rd.entries) this.learnFromEntry(e)
       if (rd.softState !== undefined) this.onSoftState(rd.softState)
       this.sendAll(rd.messagesBeforePersist)
       if (rd.snapshot !== undefined) throw new InternalError('snapshot install is not supported by this driver yet')
@@ -361,6 +441,7 @@ export class RaftNode {
   private onSoftState (soft: SoftState): void {
     const previous = this.soft
     this.soft = soft
+    if (previous.conf !== soft.conf) this.hooks.onConf?.(soft.conf)
     this.metrics.isLeader.set(soft.role === 'leader' ? 1 : 0)
     if (previous.leader !== soft.leader || previous.role !== soft.role) {
       this.logger.info({ event: 'raft_leader', leader: soft.leader, role: soft.role, term: soft.term }, 'raft leadership changed')
@@ -418,6 +499,21 @@ export class RaftNode {
     if (this.failure !== undefined) throw this.failure
     if (this.stopped) throw new ClosedError('the node is stopped')
   }
+}
+
+const changeTypes: readonly string[] = ['add-learner', 'promote', 'demote', 'remove']
+
+function parseForwardRequest (raw: unknown): ForwardRequest {
+  const r = raw as { command?: unknown, change?: unknown } | null
+  if (r === null || typeof r !== 'object') throw new InvalidArgumentError('forward request must be an object')
+  if (r.command !== undefined) return { command: parseKvCommand(r.command) }
+  const c = r.change as Partial<MembershipChange> | undefined
+  if (c === null || typeof c !== 'object' || typeof c.type !== 'string' || !changeTypes.includes(c.type) ||
+    typeof c.node !== 'string' || c.node.length === 0 || c.node.length > 128 ||
+    (c.multiaddrs !== undefined && (!Array.isArray(c.multiaddrs) || c.multiaddrs.length > 16 || !c.multiaddrs.every(a => typeof a === 'string' && a.length <= 512)))) {
+    throw new InvalidArgumentError('forward request must carry a command or a membership change { type, node, multiaddrs? }')
+  }
+  return { change: { type: c.type as ConfChangeType, node: c.node, ...(c.multiaddrs !== undefined ? { multiaddrs: c.multiaddrs } : {}) } }
 }
 
 function parseOutcome (raw: unknown): KvOutcome {
