@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClosedError, ConfigError, ConsistencyError, InvalidArgumentError, TimeoutError } from './api/errors.js'
 import type { Client } from './api/types.js'
@@ -130,7 +130,10 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       isAllowed: (peer) => access.mayConnect(peer),
       frameBytesMax: config.limits.frameBytesMax,
       peerQueueMax: config.limits.peerQueueMax,
-      dialTimeoutMs: config.timeouts.dialTimeoutMs
+      peerQueueBytesMax: config.limits.peerQueueBytesMax,
+      inboundConnectionsPerSecondMax: config.limits.inboundConnectionsPerSecondMax,
+      dialTimeoutMs: config.timeouts.dialTimeoutMs,
+      ...(config.access.privateNetworkKeyFile !== undefined ? { privateNetworkKey: await readPrivateNetworkKey(config.access.privateNetworkKeyFile) } : {})
     })
   }
   let committer: LocalCommitter | undefined
@@ -267,6 +270,14 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       })()
       await stopping
     }
+  }
+}
+
+async function readPrivateNetworkKey (path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path)
+  } catch (err) {
+    throw new ConfigError(`cannot read access.privateNetworkKeyFile ${path}: ${(err as Error).message}`, { path: 'access.privateNetworkKeyFile' }, { cause: err })
   }
 }
 

@@ -38,7 +38,7 @@ export async function connect (options: ConnectOptions): Promise<Client> {
   const identity = await loadIdentity(options.identity)
   const transport = new Libp2pTransport(
     { logger: options.logger ?? pino({ level: 'silent' }), registry: new Registry() },
-    { privateKey: identity.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], peers: book, isAllowed: (peer) => nodes.includes(peer) }
+    { privateKey: identity.privateKey, listen: [], peers: book, isAllowed: (peer) => nodes.includes(peer) }
   )
   await transport.start()
   return new RemoteClient({

@@ -60,6 +60,10 @@ const limitsSchema = z.strictObject({
   inflightRequestsMax: positiveInt.max(1_000_000).default(4_096),
   /** Messages queued per peer link before sends are dropped (one-way) or refused (requests). */
   peerQueueMax: positiveInt.max(1_000_000).default(4_096),
+  /** Bytes queued per peer link; with a private network key at most 16 MiB (see docs/security.md). */
+  peerQueueBytesMax: positiveInt.max(1024 * MiB).default(64 * MiB),
+  /** New inbound connections accepted per second from one IP address. */
+  inboundConnectionsPerSecondMax: positiveInt.max(100_000).default(50),
   /** Client sessions remembered for write deduplication. */
   clientSessionsMax: positiveInt.max(10_000_000).default(100_000),
   /** mv collections: siblings that log a warning. */

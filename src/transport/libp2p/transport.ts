@@ -92,7 +92,7 @@ export class Libp2pTransport implements Transport {
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new'
 
   constructor (components: Libp2pTransportComponents, init: Libp2pTransportInit) {
-    if (init.listen.length === 0 && init.announce === undefined) throw new InvalidArgumentError('listen needs at least one multiaddr, e.g. /ip4/127.0.0.1/tcp/0')
+    if (init.listen.length === 0 && init.announce !== undefined) throw new InvalidArgumentError('announce needs listen addresses: a transport that listens nowhere (a client) announces nothing')
     this.init = init
     this.logger = components.logger
     this.time = components.time ?? systemTime
