@@ -1,0 +1,82 @@
+import { writeFileSync } from 'node:fs'
+import { simConfigNames, simConfigs } from './configs.js'
+import { Simulation } from './sim.js'
+import type { SimResult } from './sim.js'
+
+/**
+ * npm run sim -- --seeds 20000 [--start N] [--config NAME] [--trace] [--history FILE]
+ *
+ * Runs `seeds` seeds per configuration (all configurations unless --config), prints progress, each
+ * failing seed with the command that replays it, and a summary line. Exits 1 on any failure.
+ */
+interface Args { seeds: number, start: number, configs: string[], trace: boolean, history: string | null }
+
+function parseArgs (argv: string[]): Args {
+  const args: Args = { seeds: 100, start: 1, configs: simConfigNames, trace: false, history: null }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const next = (): string => {
+      const v = argv[++i]
+      if (v === undefined) throw new Error(`${String(a)} needs a value`)
+      return v
+    }
+    if (a === '--seeds') args.seeds = Number.parseInt(next(), 10)
+    else if (a === '--start') args.start = Number.parseInt(next(), 10)
+    else if (a === '--config') args.configs = next().split(',')
+    else if (a === '--trace') args.trace = true
+    else if (a === '--history') args.history = next()
+    else throw new Error(`unknown argument ${String(a)}; usage: --seeds N [--start N] [--config ${simConfigNames.join('|')}] [--trace] [--history FILE]`)
+  }
+  for (const c of args.configs) if (simConfigs[c] === undefined) throw new Error(`unknown config ${c}; known: ${simConfigNames.join(', ')}`)
+  if (!Number.isSafeInteger(args.seeds) || args.seeds <= 0 || !Number.isSafeInteger(args.start)) throw new Error('--seeds and --start take integers')
+  return args
+}
+
+export function replayCommand (config: string, seed: number): string {
+  return `npm run sim -- --config ${config} --start ${seed} --seeds 1 --trace`
+}
+
+function main (): void {
+  const args = parseArgs(process.argv.slice(2))
+  const started = performance.now()
+  let runs = 0
+  const failures: SimResult[] = []
+  const totals = { ops: 0, okOps: 0, elections: 0, snapshotsSent: 0, confChanges: 0, crashes: 0 }
+  const total = args.seeds * args.configs.length
+  let lastProgress = started
+  for (const name of args.configs) {
+    const config = simConfigs[name]
+    if (config === undefined) continue
+    for (let seed = args.start; seed < args.start + args.seeds; seed++) {
+      const sim = new Simulation(config, seed, args.trace)
+      const result = sim.run()
+      runs++
+      totals.ops += result.stats.ops
+      totals.okOps += result.stats.okOps
+      totals.elections += result.stats.elections
+      totals.snapshotsSent += result.stats.snapshotsSent
+      totals.confChanges += result.stats.confChanges
+      totals.crashes += result.stats.crashes
+      if (args.trace) for (const line of sim.traceLines()) console.log(line)
+      if (args.history !== null) writeFileSync(args.history, sim.historyJsonLines())
+      if (!result.ok) {
+        failures.push(result)
+        console.log(`FAIL config=${name} seed=${seed}`)
+        for (const v of result.violations) console.log(`  ${v}`)
+        console.log(`  replay: ${replayCommand(name, seed)}`)
+      }
+      const now = performance.now()
+      if (now - lastProgress > 5000) {
+        lastProgress = now
+        console.log(`progress: ${runs}/${total} runs, ${failures.length} failed, ${((now - started) / 1000).toFixed(1)} s`)
+      }
+    }
+  }
+  const seconds = (performance.now() - started) / 1000
+  console.log(`summary: ${runs} runs (${args.configs.join(',')}; seeds ${args.start}..${args.start + args.seeds - 1}), ${failures.length} failed, ` +
+    `${totals.ops} client ops (${totals.okOps} ok), ${totals.elections} elections, ${totals.crashes} crashes, ${totals.snapshotsSent} snapshots sent, ` +
+    `${totals.confChanges} membership changes, ${seconds.toFixed(1)} s`)
+  process.exitCode = failures.length > 0 ? 1 : 0
+}
+
+main()
