@@ -35,6 +35,8 @@ export type WriteOpKind = 'put' | 'delete' | 'increment' | 'add' | 'remove'
 
 /** A client write as the coordinator receives it (from its own service or forwarded by a peer). */
 export interface WriteOp {
+  /** Set when the write is forwarded: the coordinator applies one id at most once. */
+  id?: string
   kind: WriteOpKind
   key: string
   /** put: the value bytes. */
@@ -92,6 +94,7 @@ export function replicateToWire (key: string, rec: RecordWire, hintFor?: string)
 }
 
 export interface WriteOpWire {
+  id?: string
   kind: WriteOpKind
   key: string
   value?: Uint8Array
@@ -166,6 +169,7 @@ const opKinds: readonly WriteOpKind[] = ['put', 'delete', 'increment', 'add', 'r
 
 export function writeOpToWire (op: WriteOp, sessionWire: QuorumSessionWire): WriteOpWire {
   const out: WriteOpWire = { kind: op.kind, key: op.key, level: op.level, w: op.w, pw: op.pw, session: sessionWire }
+  if (op.id !== undefined) out.id = op.id
   if (op.value !== undefined) out.value = op.value
   if (op.delta !== undefined) out.delta = op.delta
   if (op.element !== undefined) out.element = op.element
@@ -196,6 +200,10 @@ function parseWriteOp (raw: unknown, limits: MessageLimits): WriteOp {
   if (op.kind === 'add' || op.kind === 'remove') {
     if (typeof o.element !== 'string' || /\p{Cs}/u.test(o.element)) throw fail('a set operation carries no well-formed element')
     op.element = o.element
+  }
+  if (o.id !== undefined) {
+    if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > 200) throw fail('the operation id is not a string of 1 to 200 characters')
+    op.id = o.id
   }
   if (o.context !== undefined) op.context = parseVersionVector(o.context)
   if (o.ifMatch !== undefined) {

@@ -5,7 +5,7 @@ import { Deadline } from './deadline.js'
 import type { CoordinateRequest, ReadRequest, ReapRequest, ReplicateRequest, WatermarkMessage } from './messages.js'
 import { readReplyToWire } from './messages.js'
 import { emptyRecord, mergeRecords, recordToWire, stateContext, stateDescends, stateHlc, type ReplicaRecord } from './record.js'
-import { isEmptySession, sessionToWire } from './session.js'
+import { sessionCovers, sessionToWire } from './session.js'
 import type { FreshnessTracker } from './freshness.js'
 import { coordinateForwarded } from './write-path.js'
 
@@ -25,7 +25,7 @@ export class PeerService {
       const base = current ?? emptyRecord(pl.merge)
       const next = mergeRecords(base, req.rec)
       // Nothing new: skip the synced write (a repeated handoff, a read repair that raced).
-      if (current !== undefined && req.hintFor === undefined && stateDescends(current.state, req.rec.state) && isEmptySession(req.rec.deps)) {
+      if (current !== undefined && req.hintFor === undefined && stateDescends(current.state, req.rec.state) && sessionCovers(current.deps, req.rec.deps)) {
         return { result: current }
       }
       return { record: next, hintTargets: req.hintFor === undefined ? [] : [req.hintFor], result: next }

@@ -47,7 +47,16 @@ export interface ReplicaRecord {
   readonly state: ReplicaState
   /** The causal past of the causal writes this state holds (their sessions), joined. */
   readonly deps: QuorumSession
+  /**
+   * Local only, never sent: ids of the last forwarded writes this node coordinated on the key,
+   * so a duplicated forward (a network duplicate, a transport retry) is not applied twice.
+   */
+  readonly applied?: readonly string[]
 }
+
+/** Forwarded-write ids remembered per key (appliedOps). */
+export const appliedOpsPerKeyMax = 32
+const opIdCharsMax = 200
 
 export function emptyState (merge: MergeKind): ReplicaState {
   switch (merge) {
@@ -100,8 +109,15 @@ export function mergeStates (a: ReplicaState, b: ReplicaState): ReplicaState {
   }
 }
 
+/** Merges `b` (a peer's) into `a` (this replica's, whose local fields it keeps). */
 export function mergeRecords (a: ReplicaRecord, b: ReplicaRecord): ReplicaRecord {
-  return { state: mergeStates(a.state, b.state), deps: joinSessions(a.deps, b.deps) }
+  return { state: mergeStates(a.state, b.state), deps: joinSessions(a.deps, b.deps), ...(a.applied !== undefined ? { applied: a.applied } : {}) }
+}
+
+/** `record` with `opId` remembered as applied here (the oldest forgotten past appliedOpsPerKeyMax). */
+export function withAppliedOp (record: ReplicaRecord, opId: string | undefined): ReplicaRecord {
+  if (opId === undefined) return record
+  return { ...record, applied: [...(record.applied ?? []), opId].slice(-appliedOpsPerKeyMax) }
 }
 
 /**
@@ -315,8 +331,11 @@ function parseLwwVersion (v: unknown): LwwVersion {
   return { hlc: parseHlc(hlc), value }
 }
 
+/** The stored form: the wire form plus this replica's local fields. */
 export function encodeRecord (record: ReplicaRecord): Uint8Array {
-  return encode(recordToWire(record))
+  const wire: RecordWire & { a?: readonly string[] } = recordToWire(record)
+  if (record.applied !== undefined && record.applied.length > 0) wire.a = record.applied
+  return encode(wire)
 }
 
 /**
@@ -339,6 +358,10 @@ export function decodeRecord (bytes: Uint8Array, key: string, merge: MergeKind):
     record = recordFromWire(raw)
   } catch (err) {
     throw new InternalError(`corrupt quorum record of ${key}: ${(err as Error).message}`, { key }, { cause: err })
+  }
+  const a = (raw as { a?: unknown }).a
+  if (Array.isArray(a) && a.length <= appliedOpsPerKeyMax && a.every(x => typeof x === 'string' && x.length <= opIdCharsMax)) {
+    record = { ...record, applied: a as string[] }
   }
   if (record.state.merge !== merge) {
     throw new ConfigError(`key "${key}" holds ${record.state.merge} data, but its collection is now configured with merge "${merge}": a collection's merge policy cannot change while it holds data`, { key, stored: record.state.merge, configured: merge })

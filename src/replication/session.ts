@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../api/errors.js'
 import { compareHlc, parseHlc, type Hlc } from '../clock/hlc.js'
 import { compareNodeIds, nodeIdProblem } from '../clock/node-id.js'
-import { emptyVersionVector, vvEntries, vvFromEntries, vvGet, vvMerge, type VersionVector } from '../clock/version-vector.js'
+import { emptyVersionVector, vvDescends, vvEntries, vvFromEntries, vvGet, vvMerge, type VersionVector } from '../clock/version-vector.js'
 import { ringPosition, ringPositionBits } from './ring.js'
 
 /**
@@ -113,8 +113,25 @@ export function observeHlc (s: QuorumSession, hlc: Hlc | undefined): QuorumSessi
 
 /** The least session that has seen everything both have seen (commutative, associative, idempotent). */
 export function joinSessions (a: QuorumSession, b: QuorumSession): QuorumSession {
-  if (isEmptySession(b)) return a
+  if (a === b || isEmptySession(b)) return a
   if (isEmptySession(a)) return b
+  const hlc = a.hlc === undefined ? b.hlc : b.hlc === undefined ? a.hlc : (compareHlc(a.hlc, b.hlc) >= 0 ? a.hlc : b.hlc)
+  if (a.level === b.level) {
+    // The common case, merged in one pass over the two sorted bucket lists.
+    const buckets: SessionBucket[] = []
+    let i = 0
+    let j = 0
+    while (i < a.buckets.length || j < b.buckets.length) {
+      const x = a.buckets[i]
+      const y = b.buckets[j]
+      if (y === undefined || (x !== undefined && x.bucket < y.bucket)) { buckets.push(x as SessionBucket); i++ } else if (x === undefined || y.bucket < x.bucket) { buckets.push(y); j++ } else {
+        buckets.push(vvDescends(x.vv, y.vv) ? x : vvDescends(y.vv, x.vv) ? y : { bucket: x.bucket, vv: vvMerge(x.vv, y.vv) })
+        i++
+        j++
+      }
+    }
+    return fold({ level: a.level, buckets, ...(hlc !== undefined ? { hlc } : {}) })
+  }
   const level = Math.min(a.level, b.level)
   const byBucket = new Map<number, VersionVector>()
   for (const s of [a, b]) {
@@ -123,8 +140,19 @@ export function joinSessions (a: QuorumSession, b: QuorumSession): QuorumSession
       byBucket.set(bucket, vvMerge(byBucket.get(bucket) ?? emptyVersionVector, x.vv))
     }
   }
-  const hlc = a.hlc === undefined ? b.hlc : b.hlc === undefined ? a.hlc : (compareHlc(a.hlc, b.hlc) >= 0 ? a.hlc : b.hlc)
   return fold({ level, buckets: sortedBuckets(byBucket), ...(hlc !== undefined ? { hlc } : {}) })
+}
+
+/** Has `a` seen everything `b` has? Then joining `b` into `a` changes nothing `a` requires. */
+export function sessionCovers (a: QuorumSession, b: QuorumSession): boolean {
+  if (a === b || isEmptySession(b)) return true
+  if (b.hlc !== undefined && (a.hlc === undefined || compareHlc(a.hlc, b.hlc) < 0)) return false
+  if (a.level > b.level) return false
+  for (const x of b.buckets) {
+    const vv = findBucket(a, Math.floor(x.bucket / 2 ** (b.level - a.level)))?.vv
+    if (vv === undefined || !vvDescends(vv, x.vv)) return false
+  }
+  return true
 }
 
 /** Coarsens the session until it is within bounds; each step merges bucket pairs. */

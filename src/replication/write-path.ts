@@ -9,7 +9,7 @@ import type { WriteOp, WriteOutcome } from './messages.js'
 import { coordinateRead } from './read-path.js'
 import {
   applyIncrement, applyOrsetAdd, applyOrsetRemove, applyRegisterWrite, emptyRecord, isDeletedState, mergeRecords, stateContext,
-  contextDigest, stateDigest, stateHlc, type ReplicaRecord
+  contextDigest, stateDigest, stateHlc, withAppliedOp, type ReplicaRecord
 } from './record.js'
 import { pncounterValue } from '../merge/pncounter.js'
 import { joinSessions, observeHlc, observeKey } from './session.js'
@@ -48,6 +48,8 @@ export async function coordinateForwarded (ctx: CoordinatorContext, op: WriteOp,
 }
 
 async function forwardWrite (ctx: CoordinatorContext, op: WriteOp, pl: KeyPlacement, deadline: Deadline): Promise<WriteOutcome> {
+  // Unique across restarts (the node-wide sequence), the same for every attempt of this write.
+  op = { ...op, id: `${ctx.node}/${await ctx.store.nextSeq()}` }
   const candidates = [...pl.primaries, ...pl.fallbacks].filter(n => ctx.health.usable(n))
   let lastError: unknown
   for (let attempt = 0; attempt < forwardAttemptsMax; attempt++) {
@@ -95,6 +97,10 @@ async function coordinateWrite (ctx: CoordinatorContext, op: WriteOp, pl: KeyPla
   const seq = await ctx.store.nextSeq()
   const hintTargets = pl.primaries.filter(p => p !== ctx.node)
   const applied = await ctx.store.update(op.key, pl.merge, (current) => {
+    if (op.id !== undefined && current?.applied?.includes(op.id) === true) {
+      // A duplicate of a forwarded write already applied here: answer again, apply nothing.
+      return { result: { record: current, hlc: stateHlc(current.state), warn: false, siblings: 0 } }
+    }
     let base = current ?? emptyRecord(pl.merge)
     if (observed !== undefined) base = mergeRecords(base, observed)
     let state = base.state
@@ -118,7 +124,7 @@ async function coordinateWrite (ctx: CoordinatorContext, op: WriteOp, pl: KeyPla
     }
     // A causal write carries its session's past, so that whoever reads it inherits that past.
     const deps = op.level === ConsistencyLevel.Causal ? joinSessions(base.deps, op.session) : base.deps
-    const record: ReplicaRecord = { state, deps }
+    const record: ReplicaRecord = withAppliedOp({ state, deps, ...(base.applied !== undefined ? { applied: base.applied } : {}) }, op.id)
     return { record, hintTargets, result: { record, hlc, warn, siblings } }
   })
   if (applied.warn) {

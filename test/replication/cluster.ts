@@ -61,7 +61,8 @@ export class Cluster {
     await this.run(async () => { for (const id of this.ids) await this.boot(id) })
   }
 
-  private async boot (id: string): Promise<void> {
+  /** Starts the replica of a node whose process is up (inside a running simulation). */
+  async boot (id: string): Promise<void> {
     const transport = this.net.transport(id)
     if (transport === undefined) throw new Error(`${id} is down`)
     const replica = new QuorumReplica(
@@ -95,6 +96,13 @@ export class Cluster {
   async restart (id: string): Promise<void> {
     this.net.restart(id)
     await this.run(async () => { await this.boot(id) })
+  }
+
+  /** Restarts a node from inside a running simulation (the caller is driven by the clock). */
+  async restartNow (id: string): Promise<void> {
+    this.net.restart(id)
+    this.replicas.delete(id)
+    await this.boot(id)
   }
 
   /** The key's primaries on the ring. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ConflictError, ConsistencyError, InvalidArgumentError, PreconditionFailedError, QuorumUnavailableError } from '../../src/api/errors.js'
-import { emptyQuorumSession } from '../../src/replication/session.js'
+import { quorumProtocol } from '../../src/replication/messages.js'
+import { emptyQuorumSession, sessionToWire } from '../../src/replication/session.js'
 import { Cluster, dec, enc } from './cluster.js'
 
 async function cluster (nodes = 3, options: ConstructorParameters<typeof Cluster>[0] = {}): Promise<Cluster> {
@@ -161,6 +162,17 @@ describe('quorum coordinator: writes and reads', () => {
     const r = await c.run(async () => await c.node('n1').get('ctr/c', { r: 3 }))
     expect(r.entry).toMatchObject({ merge: 'counter', value: 4 })
     await expect(c.run(async () => await c.node('n1').put('ctr/c', enc('x')))).rejects.toThrow(InvalidArgumentError)
+  })
+
+  it('a forwarded write delivered twice (a network duplicate or a transport retry) is applied once', async () => {
+    const c = await cluster(3)
+    const t = c.net.transport('n1')
+    if (t === undefined) throw new Error('n1 is down')
+    const op = { id: 'n1/77', kind: 'increment', key: 'ctr/dup', delta: 5, level: 'causal', w: 2, pw: 0, session: sessionToWire(emptyQuorumSession()) }
+    const primary = c.primaries('ctr/dup')[0] as string
+    for (let i = 0; i < 2; i++) await c.run(async () => await t.request(primary, quorumProtocol, { t: 'coordinate', op, timeoutMs: 500 }, { timeoutMs: 1_000 }))
+    const r = await c.run(async () => await c.node('n2').get('ctr/dup', { r: 3 }))
+    expect(r.entry).toMatchObject({ merge: 'counter', value: 5 })
   })
 
   it('or-sets: a remove removes the adds it observed, a concurrent add survives', async () => {

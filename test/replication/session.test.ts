@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { InvalidArgumentError } from '../../src/api/errors.js'
 import { vvDescends, vvMerge, type VersionVector } from '../../src/clock/version-vector.js'
 import {
-  emptyQuorumSession, joinSessions, observeHlc, observeKey, sessionBucketsMax, sessionFromWire, sessionRequirement,
+  emptyQuorumSession, joinSessions, observeHlc, observeKey, sessionBucketsMax, sessionCovers, sessionFromWire, sessionRequirement,
   sessionToWire, unsatisfiedNodes, type QuorumSession
 } from '../../src/replication/session.js'
 
@@ -48,6 +48,15 @@ describe('quorum session tokens', () => {
       expect(requirements(ab)).toEqual(requirements(joinSessions(b, a)))
       expect(requirements(joinSessions(ab, c))).toEqual(requirements(joinSessions(a, joinSessions(b, c))))
       expect(requirements(joinSessions(a, a))).toEqual(requirements(a))
+    }), { numRuns: 40 })
+  })
+
+  it('a session covers another exactly when joining it changes no requirement', () => {
+    const arb = fc.array(observationArb, { maxLength: 100 })
+    fc.assert(fc.property(arb, arb, (x, y) => {
+      const [a, b] = [sessionOf(x), sessionOf(y)]
+      expect(sessionCovers(joinSessions(a, b), b)).toBe(true)
+      if (sessionCovers(a, b)) expect(requirements(joinSessions(a, b))).toEqual(requirements(a))
     }), { numRuns: 40 })
   })
 
