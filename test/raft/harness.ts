@@ -92,16 +92,19 @@ export class Cluster {
   /** Processes every Ready of one node: persist, queue messages, apply. */
   process (id: string): void {
     const n = this.node(id)
-    for (let guard = 0; guard < 1000 && n.core.hasReady(); guard++) {
-      const rd = n.core.ready()
-      this.persist(n, rd)
-      this.enqueue(rd.messagesBeforePersist)
-      this.enqueue(rd.messages)
-      n.readStates.push(...rd.readStates)
-      n.droppedReads.push(...rd.droppedReads)
-      if (rd.softState !== undefined) n.roles.push(rd.softState.role)
-      n.core.advance(rd)
-    }
+    for (let guard = 0; guard < 1000 && n.core.hasReady(); guard++) this.handle(id, n.core.ready())
+  }
+
+  /** Does what a driver does with one Ready (taken by the test to inspect it). */
+  handle (id: string, rd: Ready): void {
+    const n = this.node(id)
+    this.enqueue(rd.messagesBeforePersist)
+    this.persist(n, rd)
+    this.enqueue(rd.messages)
+    n.readStates.push(...rd.readStates)
+    n.droppedReads.push(...rd.droppedReads)
+    if (rd.softState !== undefined) n.roles.push(rd.softState.role)
+    n.core.advance(rd)
   }
 
   private persist (n: TestNode, rd: Ready): void {

@@ -65,8 +65,12 @@ function sendSnapshot (r: Raft, to: NodeId, pr: Progress): boolean {
   return true
 }
 
+/** Sends every follower what it lacks, filling each replicating follower's in-flight window. */
 export function bcastAppend (r: Raft): void {
-  for (const id of r.tracker.progress.keys()) if (id !== r.id) sendAppend(r, id)
+  for (const id of r.tracker.progress.keys()) {
+    if (id === r.id || !sendAppend(r, id)) continue
+    for (let i = 0; i < sendLoopMax && sendAppend(r, id, false); i++) { /* fill the window */ }
+  }
 }
 
 /** One heartbeat round: followers learn the commit index, and the round confirms pending reads. */

@@ -4,10 +4,12 @@ import { Simulation } from './sim.js'
 import type { SimResult } from './sim.js'
 
 /**
- * npm run sim -- --seeds 20000 [--start N] [--config NAME] [--trace] [--history FILE]
+ * npm run sim -- --seeds 20000 [--start N] [--config NAME[,NAME...]] [--trace] [--history FILE]
  *
- * Runs `seeds` seeds per configuration (all configurations unless --config), prints progress, each
- * failing seed with the command that replays it, and a summary line. Exits 1 on any failure.
+ * Runs seeds start .. start + seeds - 1; with several configurations (all of them unless --config)
+ * seed s runs configuration s mod k, so `--seeds 20000` is 20000 runs in all. Prints progress, each
+ * failing run with the command that replays it alone (with a trace), and a summary line. Exits 1
+ * on any failure. --history FILE writes the client history of the last run as JSON lines.
  */
 interface Args { seeds: number, start: number, configs: string[], trace: boolean, history: string | null }
 
@@ -42,12 +44,13 @@ function main (): void {
   let runs = 0
   const failures: SimResult[] = []
   const totals = { ops: 0, okOps: 0, elections: 0, snapshotsSent: 0, confChanges: 0, crashes: 0 }
-  const total = args.seeds * args.configs.length
+  const total = args.seeds
   let lastProgress = started
-  for (const name of args.configs) {
+  for (let seed = args.start; seed < args.start + args.seeds; seed++) {
+    const name = args.configs[((seed % args.configs.length) + args.configs.length) % args.configs.length] as string
     const config = simConfigs[name]
     if (config === undefined) continue
-    for (let seed = args.start; seed < args.start + args.seeds; seed++) {
+    {
       const sim = new Simulation(config, seed, args.trace)
       const result = sim.run()
       runs++
