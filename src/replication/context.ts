@@ -65,10 +65,17 @@ export interface CoordinatorContext {
   background: (name: string, fn: () => Promise<void>) => void
 }
 
-/** Errors after which a request certainly did not reach the peer's handler. */
-export function notDelivered (err: unknown): boolean {
+/**
+ * May a forwarded write that failed with `err` be sent to another coordinator? OVERLOADED means it
+ * was never handled. UNAVAILABLE usually means it was never sent (the peer could not be dialled),
+ * but a connection lost mid-request also gives UNAVAILABLE and the write may have been applied:
+ * sending it elsewhere may then apply it twice. For a put, delete or set operation that gives at most
+ * a repeated version or sibling, which quorum collections allow (ADR 0001 §11); an increment would
+ * count twice, so it is not sent again.
+ */
+export function mayForwardAgain (err: unknown, idempotentEnough: boolean): boolean {
   const code = (err as { code?: unknown }).code
-  return code === 'UNAVAILABLE' || code === 'OVERLOADED' || code === 'CLOSED'
+  return code === 'OVERLOADED' || (code === 'UNAVAILABLE' && idempotentEnough)
 }
 
 /** Errors that suggest the peer is down or cut off, as opposed to an answer it gave. */

@@ -9,17 +9,22 @@ import { isDeletedState, stateContext } from './record.js'
  * deleted data: a replica (or a hinted copy) still holding an older value would hand it to
  * replicas that no longer remember the delete.
  *
- * One reaper per key (its first primary); a member that does not answer, or answers no, defers
- * the reap to a later round. The delay must exceed how long a message can travel (read repair
- * and handoff copies in flight are the remaining way back for an old value).
+ * Normally the key's first primary reaps it; any other holder of the tombstone (a replica a reap
+ * did not reach, a stand-in's copy) reaps it after twice the delay. Two reapers at once are
+ * harmless: each only removes what its own tombstone covers, after every member agreed. A member
+ * that does not answer, or answers no, defers the reap to a later round. The delay must exceed how
+ * long a message can travel (read repair and handoff copies in flight are the remaining way back
+ * for an old value).
  */
 export async function reapRound (ctx: CoordinatorContext, members: readonly string[], reapDelayMs: number): Promise<number> {
   let reaped = 0
-  const keys = ctx.store.tombstonesOlderThan(ctx.time.now() - reapDelayMs, reapKeysPerRoundMax)
+  const now = ctx.time.now()
+  const keys = ctx.store.tombstonesOlderThan(now - reapDelayMs, reapKeysPerRoundMax)
+  const patient = new Set(ctx.store.tombstonesOlderThan(now - 2 * reapDelayMs, reapKeysPerRoundMax))
   for (const key of keys) {
     try {
       const pl = ctx.placement(key)
-      if (pl.primaries[0] !== ctx.node) continue
+      if (pl.primaries[0] !== ctx.node && !patient.has(key)) continue
       const rec = await ctx.store.read(key, pl.merge)
       if (rec === undefined || !isDeletedState(rec.state)) continue
       if (ctx.store.hintTargets().some(t => ctx.store.hasHint(t, key))) continue

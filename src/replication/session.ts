@@ -48,7 +48,7 @@ export const sessionLevelMax = 16
 /** Most buckets a session keeps before folding. */
 export const sessionBucketsMax = 64
 /** Most (bucket, node) entries a session keeps before folding further. */
-export const sessionEntriesMax = 1_024
+export const sessionEntriesMax = 512
 /** Distinct node ids a session may name; a token naming more is refused as corrupt. */
 export const sessionNodesMax = 1_024
 

@@ -3,7 +3,7 @@ import { InvalidArgumentError, PreconditionFailedError, QuorumUnavailableError }
 import { hlcToString, maxHlc, type Hlc } from '../clock/hlc.js'
 import { emptyVersionVector, vvMerge, type VersionVector } from '../clock/version-vector.js'
 import { forwardAttemptsMax } from './constants.js'
-import { notDelivered, peerUnreachable, type CoordinatorContext, type KeyPlacement } from './context.js'
+import { mayForwardAgain, peerUnreachable, type CoordinatorContext, type KeyPlacement } from './context.js'
 import { ChangeSignal, type Deadline } from './deadline.js'
 import type { WriteOp, WriteOutcome } from './messages.js'
 import { coordinateRead } from './read-path.js'
@@ -63,7 +63,7 @@ async function forwardWrite (ctx: CoordinatorContext, op: WriteOp, pl: KeyPlacem
       ctx.health.answered(to)
       return outcome
     } catch (err) {
-      if (!notDelivered(err)) throw err
+      if (!mayForwardAgain(err, op.kind !== 'increment')) throw err
       ctx.health.failed(to)
       lastError = err
     }

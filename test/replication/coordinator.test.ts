@@ -183,6 +183,26 @@ describe('quorum coordinator: writes and reads', () => {
     expect((await c.run(async () => await c.node('n1').orsetMembers('set/s'))).members).toEqual(['b'])
   })
 
+  it('a single node serves every level but strong, and its one copy meets any w and r', async () => {
+    const c = await cluster(1)
+    for (const consistency of ['eventual', 'read-your-writes', 'causal'] as const) {
+      const w = await c.run(async () => await c.node('n1').put('mv/solo', enc(consistency), { consistency, w: 3, pw: 3 }))
+      const r = await c.run(async () => await c.node('n1').get('mv/solo', { consistency, r: 3, pr: 3, session: w.session }))
+      expect(values(r.entry)).toContain(consistency)
+    }
+    const b = await c.run(async () => await c.node('n1').get('mv/solo', { consistency: 'bounded', maxStalenessMs: 10 }))
+    expect(values(b.entry)).toHaveLength(3)
+  })
+
+  it('setMembers rebuilds the ring and refuses a member list without this node', async () => {
+    const c = await cluster(3)
+    const ring = c.node('n1').ring
+    expect(ring.members).toEqual(['n1', 'n2', 'n3'])
+    c.node('n1').setMembers(['n1', 'n2', 'n3', 'n9'])
+    expect(c.node('n1').ring.members).toEqual(['n1', 'n2', 'n3', 'n9'])
+    expect(() => { c.node('n1').setMembers(['n2', 'n3']) }).toThrow(InvalidArgumentError)
+  })
+
   it('counts quorum-unavailable reads when fewer than r replicas answer', async () => {
     const c = await cluster(3)
     c.crash('n2')

@@ -34,7 +34,7 @@ async function main (): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   const started = performance.now()
   let failures = 0
-  const totals = { ops: 0, okOps: 0, unknownOps: 0, crashes: 0, partitions: 0, lwwAcked: 0, lwwDiscarded: 0, siblingsMax: 0 }
+  const totals = { ops: 0, okOps: 0, unknownOps: 0, crashes: 0, partitions: 0, lwwAcked: 0, lwwDiscarded: 0, siblingsMax: 0, handedOff: 0, readRepairs: 0, reaped: 0, driftRejected: 0 }
   let lastProgress = started
   for (let seed = args.start; seed < args.start + args.seeds; seed++) {
     const r = await runQuorumSim(seed)
@@ -46,6 +46,10 @@ async function main (): Promise<void> {
     totals.lwwAcked += r.stats.lwwAcked
     totals.lwwDiscarded += r.stats.lwwDiscardedConcurrent
     totals.siblingsMax = Math.max(totals.siblingsMax, r.stats.siblingsMax)
+    totals.handedOff += r.stats.hintsHandedOff
+    totals.readRepairs += r.stats.readRepairs
+    totals.reaped += r.stats.tombstonesReaped
+    totals.driftRejected += r.stats.clockDriftRejected
     if (args.verbose) {
       console.log(`seed ${seed}: ${JSON.stringify(r.stats)}`)
       for (const line of r.nemesisLog) console.log(`  nemesis ${line}`)
@@ -64,7 +68,8 @@ async function main (): Promise<void> {
   const seconds = (performance.now() - started) / 1000
   console.log(`summary: ${args.seeds} seeds (${args.start}..${args.start + args.seeds - 1}), ${failures} failed, ${totals.ops} client ops (${totals.okOps} ok, ${totals.unknownOps} unknown), ` +
     `${totals.crashes} crashes, ${totals.partitions} partitions; lww: ${totals.lwwDiscarded} of ${totals.lwwAcked} acknowledged writes discarded by last-writer-wins (concurrent, unseen by the winner); ` +
-    `most mv siblings ${totals.siblingsMax}; ${seconds.toFixed(1)} s`)
+    `most mv siblings ${totals.siblingsMax}; ${totals.handedOff} hints handed off, ${totals.readRepairs} read repairs, ${totals.reaped} tombstones reaped, ` +
+    `${totals.driftRejected} timestamps refused for drift; ${seconds.toFixed(1)} s`)
   process.exitCode = failures > 0 ? 1 : 0
 }
 

@@ -44,6 +44,11 @@ export interface QuorumSimResult {
     lwwAcked: number
     lwwDiscardedConcurrent: number
     siblingsMax: number
+    /** Summed over the nodes' metrics: how much of the machinery the run exercised. */
+    hintsHandedOff: number
+    readRepairs: number
+    tombstonesReaped: number
+    clockDriftRejected: number
     events: number
     virtualMs: number
   }
@@ -62,7 +67,7 @@ export async function runQuorumSim (seed: number): Promise<QuorumSimResult> {
     nodes,
     seed,
     config: {
-      quorum: { ringVnodes: 8, handoffIntervalMs: 200, tombstoneReapDelayMs: 2_500, hintsMax: 10_000, readRepair: true },
+      quorum: { ringVnodes: 8, handoffIntervalMs: 200, tombstoneReapDelayMs: 1_000, hintsMax: 10_000, readRepair: true },
       timeouts: { requestTimeoutMs: 1_000, peerRequestTimeoutMs: 250 },
       limits: { siblingsWarn: 25, siblingsMax: 1_000 },
       clock: { maxDriftMs }
@@ -156,6 +161,14 @@ export async function runQuorumSim (seed: number): Promise<QuorumSimResult> {
   }
 
   const discard = lwwDiscards(registers, finals)
+  const metric = async (name: string): Promise<number> => {
+    let sum = 0
+    for (const registry of cluster.registries.values()) {
+      const m = registry.getSingleMetric(name)
+      if (m !== undefined) for (const v of (await m.get()).values) sum += v.value
+    }
+    return sum
+  }
   let siblingsMax = 0
   for (const key of mvKeys) for (const rec of finals.get(key)?.values() ?? []) if (rec?.state.merge === 'mv') siblingsMax = Math.max(siblingsMax, rec.state.set.siblings.length)
   return {
@@ -173,6 +186,10 @@ export async function runQuorumSim (seed: number): Promise<QuorumSimResult> {
       lwwAcked: discard.acked,
       lwwDiscardedConcurrent: discard.concurrent,
       siblingsMax,
+      hintsHandedOff: await metric('quorumkv_hints_handed_off_total'),
+      readRepairs: await metric('quorumkv_read_repairs_total'),
+      tombstonesReaped: await metric('quorumkv_tombstones_reaped_total'),
+      clockDriftRejected: await metric('quorumkv_clock_drift_rejected_total'),
       events: cluster.clock.eventsRunTotal,
       virtualMs: cluster.clock.now()
     },

@@ -83,8 +83,8 @@ export class Workload {
       const node = this.pickNode()
       if (node === undefined) continue
       const dice = this.random.next()
-      if (dice < 0.30) await this.registerWrite(p, node)
-      else if (dice < 0.55) await this.registerRead(p, node)
+      if (dice < 0.28) await this.registerWrite(p, node)
+      else if (dice < 0.52) await this.registerRead(p, node)
       else if (dice < 0.58) await this.registerDelete(p, node)
       else if (dice < 0.73) await this.mvAdd(p, node)
       else if (dice < 0.85) await this.counterAdd(p, node)
