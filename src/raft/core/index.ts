@@ -2,55 +2,67 @@
  * The pure Raft core of quorumkv: the seam between the protocol and its driver.
  *
  * The core is a deterministic state machine in the style of etcd-io/raft: no I/O, no timers, no
- * Math.random, no Date. The driver (src/raft/, not in this folder) owns the LevelDB log, the
+ * Math.random, no Date. The driver (src/raft/, outside this folder) owns the LevelDB log, the
  * transport and the key-value state machine, and drives one RaftCore per node:
  *
- *   const core = new RaftCore({ id, storage, random, ...limits })
- *   every tick interval:  core.tick()          // after a process pause: once per missed interval, first
- *   inbound message:      core.step(parseRaftMessage(raw))
- *   client write:         core.propose([bytes, ...])        // NotLeaderError / OverloadedError
- *   strong read:          core.readIndex(uniqueRequestId)   // never reuse an id across retries
- *   membership:           core.proposeConfChange({ type: 'add-learner' | 'promote' | 'demote' | 'remove', node })
+ *   const core = new RaftCore({ id, storage, random, ...options })   // options.ts: every limit
+ *   every tick interval  core.tick()        ticks come from a MONOTONIC clock: after a pause or a
+ *                                           slow event loop, deliver every missed tick first
+ *                                           (lease reads and check-quorum depend on it)
+ *   inbound message      core.step(parseRaftMessage(raw))   (parse in MessageHandler.parse)
+ *   client write         core.propose([bytes, ...])  -> { term, firstIndex, lastIndex }
+ *                          throws NotLeaderError (details.leader: NodeId | null, forward there)
+ *                          or OverloadedError (uncommittedBytesMax reached: back off)
+ *   strong read          core.readIndex(requestId)   a NEW id per request, retries included
+ *   membership           core.proposeConfChange({ type, node, context? })   (conf.ts for the rules)
+ *   leadership           core.transferLeadership(to)
+ *   snapshot streaming   core.reportSnapshot(to, ok), core.reportUnreachable(to)
  *   then, whenever core.hasReady():
  *     const rd = core.ready()
  *     1. send rd.messagesBeforePersist now (a leader's appends, in parallel with its fsync);
  *     2. persist in ONE atomic, synced batch, in this order:
- *          rd.snapshot  -> install the snapshot the driver received (state machine + applied index
- *                          + log reset to it: MemoryRaftStorage.applySnapshot is the reference);
+ *          rd.snapshot  -> install the snapshot the driver received (state machine, its applied
+ *                          index, and the log reset to the snapshot: MemoryRaftStorage.applySnapshot
+ *                          is the reference);
  *          rd.entries   -> truncate the durable log from rd.entries[0].index, then append;
  *          rd.hardState -> term, vote, commit;
  *     3. send rd.messages (only now: they promise what step 2 made durable — votes, acks);
- *     4. apply rd.committedEntries in order (skip `conf` and empty `normal` entries for the KV
- *        state machine), persisting the applied index in the same batch as the data; then call
+ *     4. apply rd.committedEntries in order (`conf` entries and empty `normal` entries carry no
+ *        command), writing the applied index in the same batch as the data; then
  *        core.appliedTo(lastAppliedIndex);
- *     5. answer rd.readStates once applied >= readState.index; fail rd.droppedReads;
- *     6. core.advance(rd). Several Readies may be outstanding; persist and advance them in order.
- *   rd.softState (when present) tells who leads and the membership in effect (for routing and
- *   for opening/closing peer links).
+ *     5. serve rd.readStates once the applied index reaches readState.index; fail rd.droppedReads
+ *        (the client may retry with a new request id);
+ *     6. core.advance(rd).
+ *   Several Readies may be outstanding (pipelined fsyncs): persist and advance them in the order
+ *   they were returned. A leader whose oldest unacknowledged Ready is diskStallTicksMax ticks old
+ *   steps down (a stalled disk must not keep a leader in place).
+ *   rd.softState (present when it changed) tells the role, the leader and the membership in
+ *   effect (to route requests and open or close peer links). core.role, core.leader and
+ *   core.currentTerm are cheap accessors; core.status() is a full snapshot for /status and tests.
  *
- * The storage view (RaftStorageView, storage.ts) is synchronous and read-only: it must reflect
- * exactly what is durable. The driver keeps the recent log in memory (or a cache over LevelDB)
- * to answer it. A fresh cluster is bootstrapped by giving every initial member a storage whose
- * first snapshot is { index: 0, term: 0, conf: { voters, learners } }; a node that joins later
- * starts with an empty configuration and is added by the leader as a learner, then promoted.
+ * Storage: RaftStorageView (storage.ts) is synchronous and read-only; it must reflect exactly what
+ * is durable. Keep the recent log in memory (or a cache over LevelDB) to answer it. Bootstrap: every
+ * initial member starts with a storage whose snapshot is { index: 0, term: 0, conf: { voters,
+ * learners } }; a node that joins later starts with an empty configuration, is started FIRST, then
+ * added by the leader as a learner and promoted once caught up (promoteLagEntriesMax). Node ids are
+ * never reused for a different member (a wiped node must rejoin under a new id).
  *
- * Snapshots: the driver takes one when it likes (meta from core.snapshotMetaAt(appliedIndex)),
- * records it, and compacts its log to an index BEHIND the snapshot (keep catch-up entries, e.g.
- * raft.catchUpEntries) so a slow follower catches up from entries instead of looping on snapshots.
- * When the leader needs to send one, rd.messages holds a `snap` message with empty data: the
- * driver streams the snapshot it holds (`snapshot.index`/`term` name it) in chunks of the same
- * message shape (`offset`, `data`, `done`), then calls core.reportSnapshot(to, ok). The receiving
- * driver stores the chunks and, once it has them all, steps ONE `snap` message (done: true) into
- * its core; the next Ready then carries `snapshot` to install.
+ * Snapshots: take one whenever the policy says (meta from core.snapshotMetaAt(appliedIndex);
+ * undefined means skip it, a newer one from the leader is being installed), record it, and compact
+ * the log to an index BEHIND the snapshot (keep raft.catchUpEntries) so a slow follower catches up
+ * from entries instead of looping on snapshots. When a follower needs one, rd.messages holds a
+ * `snap` message with empty data: stream the snapshot named by snapshot.index/term in chunks of the
+ * same shape (`offset`, `data`, `done` on the last), then call core.reportSnapshot(to, ok). The
+ * receiving driver stores the chunks and, once it has them all, steps ONE `snap` message with
+ * done: true into its core; its next Ready carries `snapshot` to install (or the core refuses an
+ * obsolete one and only acknowledges).
  *
- * Conf entries (type 'conf') decode with decodeConfEntry(data): { conf, change, context }. The
- * configuration takes effect when appended (append-time semantics; see conf.ts); the driver
- * learns it through softState.conf.
+ * Conf entries (type 'conf') decode with decodeConfEntry(data) to { conf, change, context }. A
+ * configuration takes effect when appended (append-time semantics, see conf.ts).
  *
- * Errors: NotLeaderError carries details.leader (a NodeId or null) for forwarding. A proposal is
- * committed when committedEntries contains an entry with its index AND term; the same index with
- * another term means it was lost (safe to report as failed). A broken invariant throws
- * InternalError: stop the node, the state is not trustworthy.
+ * Outcomes: a proposal is committed when committedEntries holds an entry with its index AND term;
+ * an entry at that index with another term means it was lost and will never commit (report it
+ * as failed). A broken invariant throws InternalError: stop the node, its state is suspect.
  */
 export { RaftCore } from './raft-core.js'
 export type { ProposeResult } from './raft-core.js'

@@ -6,13 +6,6 @@ import type { Raft } from './raft.js'
 import { confirmReads, handleForwardedRead, onLeaderCommit } from './reads.js'
 import type { NodeId } from './types.js'
 
-/**
- * Heartbeat replies that may arrive while appends in flight to a follower get no answer before
- * the leader assumes they were lost and probes again. Appends and heartbeats share a link, so
- * replies to heartbeats sent after an append normally come after the append's reply.
- */
-const heartbeatsWithoutAckMax = 3
-
 /** Guards the send loop after an acknowledgement; the inflight window bounds it anyway. */
 const sendLoopMax = 10_000
 
@@ -47,11 +40,15 @@ export function sendAppend (r: Raft, to: NodeId, sendIfEmpty = true): boolean {
   const last = r.log.lastIndex()
   const entries = prevTerm === undefined ? undefined : r.log.slice(pr.next, last + 1, r.opts.messageBytesMax, r.opts.entriesPerMessageMax)
   if (prevTerm === undefined || entries === undefined) return sendSnapshot(r, to, pr)
-  if (entries.length === 0 && !sendIfEmpty) return false
+  // An empty append (a probe, or news of the commit index) only to a follower with nothing in
+  // flight: overtaking in-flight entries it would be rejected and force a needless probe.
+  if (entries.length === 0 && (!sendIfEmpty || pr.inflights.count > 0)) return false
   let bytes = 0
   for (const e of entries) bytes += entryBytes(e)
   r.send({ type: 'app', to, index: prevIndex, logTerm: prevTerm, entries, commit: r.log.committed })
   pr.sentEntries(prevIndex + entries.length, entries.length, bytes)
+  pr.appendRound = r.reads.round
+  if (r.log.committed > pr.sentCommit) pr.sentCommit = r.log.committed
   return true
 }
 
@@ -79,7 +76,9 @@ export function bcastHeartbeat (r: Raft): void {
   for (const [id, pr] of r.tracker.progress) {
     if (id === r.id) continue
     // Never past what the follower holds: its log beyond `match` may still disagree with ours.
-    r.send({ type: 'hb', to: id, commit: Math.min(pr.match, r.log.committed), round })
+    const commit = Math.min(pr.match, r.log.committed)
+    r.send({ type: 'hb', to: id, commit, round })
+    if (commit > pr.sentCommit) pr.sentCommit = commit
   }
   confirmReads(r)
 }
@@ -99,7 +98,6 @@ function handleAppendResponse (r: Raft, m: AppendResponseMessage): void {
   }
   const wasPaused = pr.isPaused()
   if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === 'probe'))) return
-  pr.hbWithoutAck = 0
   if (pr.state === 'probe') {
     pr.becomeReplicate()
   } else if (pr.state === 'snapshot' && pr.match + 1 >= r.log.firstIndex()) {
@@ -116,6 +114,9 @@ function handleAppendResponse (r: Raft, m: AppendResponseMessage): void {
   }
   if (r.role !== 'leader') return
   for (let i = 0; i < sendLoopMax && sendAppend(r, m.from, false); i++) { /* fill the window */ }
+  // Caught up but behind on the commit index (it acknowledged after the commit was broadcast):
+  // tell it now rather than at the next heartbeat, so it can apply and serve reads sooner.
+  if (pr.sentCommit < r.log.committed && pr.inflights.count === 0) sendAppend(r, m.from)
   if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) sendTimeoutNow(r, m.from)
 }
 
@@ -125,15 +126,12 @@ function handleHeartbeatResponse (r: Raft, m: HeartbeatResponseMessage): void {
   pr.recentActive = true
   if (pr.state === 'probe') {
     pr.probeSent = false
-  } else if (pr.state === 'replicate' && pr.inflights.count > 0) {
-    pr.hbWithoutAck++
-    if (pr.hbWithoutAck >= heartbeatsWithoutAckMax) {
-      // Appends in flight are probably lost: find the follower's position again.
-      pr.becomeProbe()
-      pr.hbWithoutAck = 0
-    }
+  } else if (pr.state === 'replicate' && pr.inflights.count > 0 && m.round > pr.appendRound) {
+    // A heartbeat sent after our last append came back before that append's answer: on a FIFO
+    // link the append was lost (with reordering this only costs a probe). Find the position again.
+    pr.becomeProbe()
   }
-  if (pr.match < r.log.lastIndex()) sendAppend(r, m.from)
+  if (pr.match < r.log.lastIndex() || pr.sentCommit < r.log.committed) sendAppend(r, m.from)
   if (r.tracker.isVoter(m.from)) {
     r.reads.ack(m.from, m.round)
     confirmReads(r)
@@ -186,6 +184,13 @@ export function startTransfer (r: Raft, to: NodeId): void {
   // The transfer times out with the next election timeout (tickLeader).
   r.electionElapsed = 0
   const pr = r.tracker.progress.get(to)
-  if (pr !== undefined && pr.match === r.log.lastIndex()) sendTimeoutNow(r, to)
-  else sendAppend(r, to)
+  if (pr === undefined) return
+  if (pr.match === r.log.lastIndex()) {
+    sendTimeoutNow(r, to)
+    return
+  }
+  // Catch the transferee up now. Probing again resends what may have been lost on the way, at
+  // the cost of a few duplicates: transfers are rare and bounded by an election timeout.
+  if (pr.state === 'replicate') pr.becomeProbe()
+  sendAppend(r, to)
 }

@@ -17,8 +17,10 @@ export class Progress {
   pendingSnapshot = 0
   /** In probe state: an append is outstanding; wait for an answer (or a heartbeat reply). */
   probeSent = false
-  /** Replicate: heartbeat replies received while appends were in flight and none was acknowledged. */
-  hbWithoutAck = 0
+  /** The heartbeat round current when the last append was sent to this follower. */
+  appendRound = 0
+  /** The highest commit index sent to this follower (in appends and heartbeats). */
+  sentCommit = 0
   /** Heard from since the last check-quorum round. */
   recentActive = false
   learner: boolean
@@ -34,7 +36,6 @@ export class Progress {
     this.state = state
     this.probeSent = false
     this.pendingSnapshot = 0
-    this.hbWithoutAck = 0
     this.inflights.reset()
   }
 

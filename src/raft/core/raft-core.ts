@@ -1,4 +1,5 @@
 import { ConflictError, InvalidArgumentError, NotLeaderError, OverloadedError, UnavailableError } from '../../api/errors.js'
+import { invariant } from './assert.js'
 import { applyConfChange, confEquals, copyConf, encodeConfEntry } from './conf.js'
 import type { ConfChange } from './conf.js'
 import { entryBytes } from './entry-size.js'
@@ -25,6 +26,7 @@ export class RaftCore {
   private readonly r: Raft
   private readySeq = 0
   private lastSoft: SoftState
+  private lastConfVersion = 0
   private lastHard: HardState
   /** Per Ready still outstanding: what its acknowledgement makes durable. */
   private readonly pending: Array<{ seq: number, lastEntry: Entry | undefined, snapshotIndex: number | undefined, hardState: HardState | undefined }> = []
@@ -46,11 +48,28 @@ export class RaftCore {
   /** Advances the core's clock by one tick. After a pause, call it once per elapsed interval before anything else. */
   tick (): void {
     this.r.tick()
+    this.checkExit()
   }
 
   /** Feeds a message from a peer (already validated with parseRaftMessage). */
   step (message: RaftMessage): void {
     this.r.step(message)
+    this.checkExit()
+  }
+
+  private lastTerm = 0
+  private lastCommit = 0
+
+  /** Invariants that hold after every input; cheap enough to check always. */
+  private checkExit (): void {
+    const r = this.r
+    r.log.check()
+    invariant(r.term >= this.lastTerm, 'the term went backwards', { term: r.term, before: this.lastTerm })
+    invariant(r.log.committed >= this.lastCommit, 'the commit index went backwards', { commit: r.log.committed, before: this.lastCommit })
+    invariant(r.role !== 'leader' || (r.lead === r.id && r.vote === r.id), 'a leader must have voted for itself and know it leads', { vote: r.vote, lead: r.lead })
+    invariant(r.role === 'leader' || (r.uncommittedBytes === 0 && r.reads.size === 0), 'only a leader holds proposals and reads', { role: r.role })
+    this.lastTerm = r.term
+    this.lastCommit = r.log.committed
   }
 
   /**
@@ -164,7 +183,7 @@ export class RaftCore {
       r.readStates.length > 0 || r.droppedReads.length > 0 ||
       r.term !== this.lastHard.term || r.vote !== this.lastHard.vote || r.log.committed !== this.lastHard.commit ||
       r.role !== this.lastSoft.role || r.lead !== this.lastSoft.leader || r.term !== this.lastSoft.term ||
-      !confEquals(r.conf(), this.lastSoft.conf)
+      (r.confVersion !== this.lastConfVersion && !confEquals(r.conf(), this.lastSoft.conf))
   }
 
   /** The next batch of work; its contents are not handed out again. */
@@ -190,6 +209,7 @@ export class RaftCore {
       rd.softState = soft
       this.lastSoft = soft
     }
+    this.lastConfVersion = r.confVersion
     const hard = this.hardState()
     if (!hardStateEquals(hard, this.lastHard)) {
       rd.hardState = hard

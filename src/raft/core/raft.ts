@@ -19,7 +19,7 @@ export interface Outstanding {
   tick: number
 }
 
-/** Distributes a message (without from/term) so the sender fills the header in one place. */
+/** A message without the header fields that send() fills in (from, and term unless given). */
 export type OutboundMessage = RaftMessage extends infer M ? M extends RaftMessage ? Omit<M, 'from' | 'term'> & { term?: number } : never : never
 
 /**
@@ -48,6 +48,8 @@ export class Raft {
   ticks = 0
 
   leadTransferee: NodeId | null = null
+  /** Bumped whenever the configuration in effect may have changed. */
+  confVersion = 0
 
   /** Leader: entry bytes appended in this term and not yet committed, for proposal backpressure. */
   uncommittedBytes = 0
@@ -122,6 +124,7 @@ export class Raft {
   }
 
   applyConf (): void {
+    this.confVersion++
     this.tracker.setConf(this.confs.current(), this.log.lastIndex() + 1)
     if (this.leadTransferee !== null && !this.tracker.isVoter(this.leadTransferee)) this.leadTransferee = null
   }

@@ -5,9 +5,10 @@ import { QuorumKvError } from '../../../src/api/errors.js'
 import { seededRandom } from '../../../src/runtime/random.js'
 import type { Random } from '../../../src/runtime/random.js'
 import { decodeConfEntry } from '../../../src/raft/core/index.js'
-import type { ConfChange, Entry, RaftCoreOptions, RaftMessage, Ready, SnapshotMessage } from '../../../src/raft/core/index.js'
+import type { Entry, RaftCoreOptions, RaftMessage, Ready, SnapshotMessage } from '../../../src/raft/core/index.js'
 import type { SimConfig } from './configs.js'
 import { EventQueue } from './event-queue.js'
+import { Nemesis } from './nemesis.js'
 import { RaftObserver } from './invariants.js'
 import { decodeCommand, encodeCommand } from './kv.js'
 import type { Command, KvStore } from './kv.js'
@@ -71,24 +72,24 @@ const simOptions: Omit<RaftCoreOptions, 'id' | 'storage' | 'random' | 'applied'>
 export class Simulation {
   readonly config: SimConfig
   readonly seed: number
-  private readonly rand: Random
-  private readonly q = new EventQueue()
-  private readonly nodes = new Map<string, SimNode>()
-  private readonly ids: string[] = []
+  readonly rand: Random
+  readonly q = new EventQueue()
+  readonly nodes = new Map<string, SimNode>()
+  readonly ids: string[] = []
   private readonly observer = new RaftObserver()
   private readonly history = new HistoryRecorder()
   private readonly clients: Client[] = []
   private readonly options: Omit<RaftCoreOptions, 'id' | 'storage' | 'random' | 'applied'>
   /** Blocked directed links "from>to". */
-  private blocked = new Set<string>()
-  private lossRate = 0
-  private dupRate = 0
-  private faultsOn = true
+  blocked = new Set<string>()
+  lossRate = 0
+  dupRate = 0
+  faultsOn = true
   private stopped = false
-  private spares: string[] = []
+  spares: string[] = []
   /** Every node ever seen in a configuration: ids are never reused, a removed node is not re-added. */
-  private readonly everMember = new Set<string>()
-  private readonly stats: SimResult['stats'] = { ops: 0, okOps: 0, infoOps: 0, elections: 0, maxApplied: 0, messages: 0, events: 0, snapshotsSent: 0, confChanges: 0, crashes: 0 }
+  readonly everMember = new Set<string>()
+  readonly stats: SimResult['stats'] = { ops: 0, okOps: 0, infoOps: 0, elections: 0, maxApplied: 0, messages: 0, events: 0, snapshotsSent: 0, confChanges: 0, crashes: 0 }
   private nodeSeed = 0
   private crashPointRate = 0
   private crashPointsLeft = 0
@@ -97,6 +98,7 @@ export class Simulation {
   private diskMinMs = 0.1
   private diskMaxMs = 1.5
   private readonly trace: string[] | null
+  private readonly nemesis: Nemesis
 
   constructor (config: SimConfig, seed: number, trace = false) {
     this.config = config
@@ -131,9 +133,10 @@ export class Simulation {
       this.everMember.add(id)
     }
     for (const id of this.spares) this.addNode(id, { voters: [], learners: [] })
+    this.nemesis = new Nemesis(this)
   }
 
-  private log (text: string): void {
+  log (text: string): void {
     if (this.trace !== null) this.trace.push(`${this.q.now.toFixed(1)} ${text}`)
   }
 
@@ -141,9 +144,9 @@ export class Simulation {
     return this.trace ?? []
   }
 
-  private random (): number { return this.rand.next() }
-  private between (lo: number, hi: number): number { return lo + this.random() * (hi - lo) }
-  private pick<T> (list: readonly T[]): T | undefined { return list.length === 0 ? undefined : list[Math.floor(this.random() * list.length)] }
+  random (): number { return this.rand.next() }
+  between (lo: number, hi: number): number { return lo + this.random() * (hi - lo) }
+  pick<T> (list: readonly T[]): T | undefined { return list.length === 0 ? undefined : list[Math.floor(this.random() * list.length)] }
 
   private addNode (id: string, conf: { voters: string[], learners: string[] }): void {
     const drift = this.config.clockDriftMax
@@ -154,7 +157,7 @@ export class Simulation {
 
   // ---- node processes ----
 
-  private startNode (node: SimNode): void {
+  startNode (node: SimNode): void {
     node.start(this.options, this.seed * 1000 + ++this.nodeSeed)
     this.log(`${node.id} start`)
     this.scheduleTick(node, node.epoch)
@@ -206,20 +209,20 @@ export class Simulation {
     this.observer.onLeader(node.id, core.currentTerm, core, this.q.now)
   }
 
-  private crash (node: SimNode): void {
+  crash (node: SimNode): void {
     if (node.state === 'down') return
     this.log(`${node.id} crash`)
     this.stats.crashes++
     node.crash()
   }
 
-  private pause (node: SimNode): void {
+  pause (node: SimNode): void {
     if (node.state !== 'up') return
     this.log(`${node.id} pause`)
     node.state = 'paused'
   }
 
-  private resume (node: SimNode): void {
+  resume (node: SimNode): void {
     if (node.state !== 'paused') return
     this.log(`${node.id} resume after ${node.missedTicks} ticks`)
     node.state = 'up'
@@ -241,7 +244,7 @@ export class Simulation {
   }
 
   /** Hands the core's Readies to the simulated disk, at most pipelineDepth at a time. */
-  private pump (node: SimNode): void {
+  pump (node: SimNode): void {
     const core = node.core
     if (core === null || node.state !== 'up') return
     while (node.readiesInFlight < this.config.pipelineDepth && core.hasReady()) {
@@ -481,7 +484,7 @@ export class Simulation {
   }
 
   /** Nodes clients may talk to: every started node (a removed one answers NotLeader or forwards). */
-  private memberIds (): string[] {
+  memberIds (): string[] {
     return this.ids.filter((id) => (this.nodes.get(id) as SimNode).started)
   }
 
@@ -556,157 +559,9 @@ export class Simulation {
     })
   }
 
-  // ---- nemesis ----
-
-  private scheduleNemesis (): void {
-    const f = this.config.faults
-    this.lossRate = this.random() * f.lossMax
-    this.dupRate = this.random() * f.dupMax
-    const step = (): void => {
-      if (!this.faultsOn) return
-      this.nemesis()
-      this.q.after(this.random() < 0.3 ? this.between(250, 600) : this.between(20, 250), step)
-    }
-    this.q.after(this.between(100, 300), step)
-  }
-
-  private nemesis (): void {
-    const f = this.config.faults
-    const actions: Array<() => void> = [() => this.heal()]
-    if (f.partitions) actions.push(() => this.partition(), () => this.isolateLeader(), () => this.isolateLeader())
-    if (f.crashes) actions.push(() => this.crashOne())
-    if (f.pauses) actions.push(() => this.pauseOne())
-    if (f.membership) {
-      actions.push(() => this.membershipChange(), () => this.membershipChange(), () => this.membershipChange(), () => {
-        // A burst: the second and third must be refused while the first is uncommitted.
-        this.membershipChange()
-        this.membershipChange()
-        this.membershipChange()
-      })
-    }
-    if (f.diskStalls) actions.push(() => this.stallDisk())
-    if (f.lossMax > 0) actions.push(() => { this.lossRate = this.random() * f.lossMax * 3 })
-    const action = this.pick(actions)
-    action?.()
-  }
-
-  private heal (): void {
-    this.log('heal')
-    this.blocked.clear()
-    this.lossRate = this.random() * this.config.faults.lossMax
-  }
-
-  private partition (): void {
-    const running = this.memberIds()
-    const side = new Set(running.filter(() => this.random() < 0.5))
-    this.blocked.clear()
-    for (const a of this.ids) {
-      for (const b of this.ids) {
-        if (a !== b && side.has(a) !== side.has(b)) {
-          // Sometimes only one direction fails.
-          if (this.random() < 0.9) this.blocked.add(`${a}>${b}`)
-        }
-      }
-    }
-    this.log(`partition ${[...side].join(',')} | rest`)
-  }
-
-  /** Cuts the leader off from everyone: a minority leader must not serve stale reads or commit. */
-  private isolateLeader (): void {
-    const leader = this.currentLeader()
-    if (leader === undefined) return
-    this.blocked.clear()
-    for (const b of this.ids) {
-      if (b === leader.id) continue
-      this.blocked.add(`${leader.id}>${b}`)
-      this.blocked.add(`${b}>${leader.id}`)
-    }
-    this.log(`isolate leader ${leader.id}`)
-  }
-
-  private currentLeader (): SimNode | undefined {
+  currentLeader (): SimNode | undefined {
     for (const n of this.nodes.values()) if (n.core !== null && n.state === 'up' && n.core.status().role === 'leader') return n
     return undefined
-  }
-
-  /**
-   * Crashes one node, preferring one whose disk has writes in flight (what it sent early, or was
-   * about to promise, is lost), sometimes a second one shortly after, and restarts them later.
-   */
-  private crashOne (): void {
-    const up = this.memberIds().map((id) => this.nodes.get(id) as SimNode).filter((n) => n.state !== 'down')
-    const busy = up.filter((n) => n.readiesInFlight > 0)
-    const r = this.random()
-    const node = r < 0.3 ? this.currentLeader() : r < 0.8 ? this.pick(busy) : this.pick(up)
-    if (node === undefined || node.state === 'down') return
-    this.crash(node)
-    const restartAfter = this.random() < 0.5 ? this.between(1, 30) : this.between(30, 600)
-    this.q.after(restartAfter, () => { if (node.state === 'down') this.startNode(node) })
-    if (this.random() < 0.25) {
-      this.q.after(this.between(1, 60), () => {
-        const other = this.pick(this.memberIds().map((id) => this.nodes.get(id) as SimNode).filter((n) => n.state !== 'down' && n.readiesInFlight > 0))
-        if (other === undefined) return
-        this.crash(other)
-        this.q.after(this.between(1, 400), () => { if (other.state === 'down') this.startNode(other) })
-      })
-    }
-  }
-
-  private pauseOne (): void {
-    const node = this.random() < 0.5 ? this.currentLeader() : this.nodes.get(this.pick(this.memberIds()) ?? '')
-    if (node === undefined) return
-    this.pause(node)
-    this.q.after(this.between(50, 800), () => this.resume(node))
-  }
-
-  private stallDisk (): void {
-    const node = this.random() < 0.6 ? this.currentLeader() : this.nodes.get(this.pick(this.memberIds()) ?? '')
-    if (node === undefined || node.state === 'down') return
-    const epoch = node.epoch
-    node.diskExtraMs = this.between(100, 300)
-    this.log(`${node.id} disk stalls (${node.diskExtraMs.toFixed(0)} ms per write)`)
-    this.q.after(this.between(100, 400), () => { if (node.epoch === epoch) node.diskExtraMs = 0 })
-  }
-
-  /**
-   * Replaces voters one step at a time under load: start a spare and add it as a learner, promote
-   * it once caught up, remove an old voter (the leader itself, sometimes), remove learners. Each
-   * step is proposed at the current leader and may be refused (a change is pending, the leader is
-   * new, the learner lags) or lost with the leader; the next step looks at the configuration again.
-   */
-  private membershipChange (): void {
-    const leader = this.currentLeader()
-    if (leader === undefined || leader.core === null) return
-    const core = leader.core
-    const conf = core.status().conf
-    const members = new Set([...conf.voters, ...conf.learners])
-    const learners = conf.learners.filter((id) => (this.nodes.get(id) as SimNode).started)
-    const waiting = this.ids.filter((id) => (this.nodes.get(id) as SimNode).started && !members.has(id) && !this.everMember.has(id))
-    let change: ConfChange | undefined
-    if (conf.voters.length > this.config.voters) {
-      change = { type: 'remove', node: this.pick(conf.voters) as string }
-    } else if (learners.length > 0 && this.random() < 0.7) {
-      change = { type: 'promote', node: this.pick(learners) as string }
-    } else if (waiting.length > 0) {
-      change = { type: 'add-learner', node: waiting[0] as string }
-    } else if (this.spares.length > 0) {
-      const id = this.spares.shift() as string
-      // Start the new member first, then add it as a learner: it holds no vote until caught up.
-      this.startNode(this.nodes.get(id) as SimNode)
-      change = { type: 'add-learner', node: id }
-    } else if (learners.length > 0) {
-      change = { type: 'remove', node: this.pick(learners) as string }
-    }
-    if (change === undefined) return
-    try {
-      core.proposeConfChange(change)
-      this.stats.confChanges++
-      this.log(`${leader.id} proposes ${change.type} ${change.node}`)
-      this.pump(leader)
-    } catch (err) {
-      if (!(err instanceof QuorumKvError)) throw err
-      this.log(`${leader.id} refuses ${change.type} ${change.node}: ${err.code}`)
-    }
   }
 
   // ---- the run ----
@@ -714,14 +569,14 @@ export class Simulation {
   run (): SimResult {
     for (const n of this.nodes.values()) if (!this.spares.includes(n.id)) this.startNode(n)
     this.startClients()
-    this.scheduleNemesis()
+    this.nemesis.start()
     const faultEnd = this.config.faultPhaseMs
     const end = faultEnd + this.config.finalPhaseMs
     let error: unknown = null
     try {
       this.stats.events += this.q.run(faultEnd, eventsMax)
       this.faultsOn = false
-      this.heal()
+      this.nemesis.heal()
       this.lossRate = 0
       this.dupRate = 0
       for (const n of this.nodes.values()) {
