@@ -120,7 +120,8 @@ export function checkSessions (history: History, options: SessionOptions = {}): 
     return graph
   }
   const older = (a: Ref, b: Ref): Verdict => {
-    if (a.value === b.value) return { older: false, by: 'version' }
+    // The same value at two versions (a key deleted twice reads null both times) is still ordered.
+    if (a.value === b.value && (a.version === undefined || b.version === undefined || a.version === b.version)) return { older: false, by: 'version' }
     if (a.version !== undefined && b.version !== undefined) {
       if (a.version === initialVersion || b.version === initialVersion) {
         return { older: a.version === initialVersion && b.version !== initialVersion, by: 'initial-value' }
@@ -193,7 +194,7 @@ export function checkSessions (history: History, options: SessionOptions = {}): 
       }
     }
     // Keep only the reads not known to be older than another: the session's newest knowledge.
-    if (!st.observed.some((x) => x.value === ref.value)) {
+    if (!st.observed.some((x) => x.value === ref.value && x.version === ref.version)) {
       st.observed = st.observed.filter((x) => older(x, ref)?.older !== true)
       st.observed.push(ref)
     }

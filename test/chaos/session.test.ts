@@ -167,6 +167,7 @@ describe('checkSessions: properties', () => {
       const r = checkSessions(mutated)
       expect(r.valid).toBe(false)
       expect(['monotonic-reads', 'read-your-writes']).toContain(r.anomalies[0]?.kind)
-    }), { numRuns: 100 })
+      // [22, 0]: a session read a key deleted twice (null at a newer version), then an older value.
+    }), { numRuns: 100, examples: [[22, 0]] })
   })
 })
