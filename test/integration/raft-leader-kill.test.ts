@@ -83,6 +83,8 @@ describe('a 3-node raft cluster whose leader is killed', () => {
 
     const chaos = (async () => {
       await new Promise(resolve => setTimeout(resolve, 1_500))
+      // On a loaded machine the first election may take longer: wait for a leader (bounded).
+      for (let i = 0; i < 150 && leader === null; i++) await new Promise(resolve => setTimeout(resolve, 100))
       const victim = leader
       expect(victim).not.toBeNull()
       killedAt = now()
