@@ -54,7 +54,8 @@ describe('a 3-node raft cluster whose leader is killed', () => {
     let firstWriteAfterKill = -1
 
     const processes = Array.from({ length: 8 }, async (_, p) => {
-      for (let n = 0; n < 100_000 && now() < runForMs; n++) {
+      // Runs until 3.5 s after the kill (and at least runForMs), never past 60 s.
+      for (let n = 0; n < 100_000 && now() < 60_000 && (now() < runForMs || killedAt < 0 || now() < killedAt + 3_500); n++) {
         const key = keys[(p + n) % keys.length] as string
         if (n % 3 === 2) {
           const op = history.invoke(p, 'read', key, null, now())
