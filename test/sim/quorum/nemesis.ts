@@ -14,6 +14,9 @@ export interface NemesisOptions {
 
 export class Nemesis {
   readonly log: string[] = []
+  /** The widest spread of the machines' clock offsets at any time (ms), for checking bounded reads. */
+  clockSpreadMs = 0
+  private readonly offsets = new Map<string, number>()
   crashes = 0
   partitions = 0
   private readonly down = new Set<string>()
@@ -32,22 +35,30 @@ export class Nemesis {
     return items[randomInt(this.random, items.length)] as T
   }
 
+  private skew (id: string, offsetMs: number, rate: number): void {
+    this.cluster.net.setClockSkew(id, { offsetMs, rate })
+    this.offsets.set(id, offsetMs)
+    const all = [...this.offsets.values()]
+    // Rates differ by at most 1e-3: over a run of ~10 s that adds at most 10 ms.
+    this.clockSpreadMs = Math.max(this.clockSpreadMs, Math.max(...all) - Math.min(...all) + 10)
+  }
+
   private note (what: string): void {
     this.log.push(`${this.now().toFixed(0)} ${what}`)
   }
 
   /** Initial clock skews: small for most nodes, sometimes one node far beyond maxDriftMs. */
   skewClocks (): void {
-    const { ids, net } = this.cluster
+    const { ids } = this.cluster
     for (const id of ids) {
       const offsetMs = Math.round((this.random.next() - 0.5) * this.options.maxDriftMs)
       const rate = 1 + (this.random.next() - 0.5) * 0.001
-      net.setClockSkew(id, { offsetMs, rate })
+      this.skew(id, offsetMs, rate)
     }
     if (this.random.next() < 0.35) {
       const id = this.pick(ids)
       const offsetMs = (this.random.next() < 0.5 ? -1 : 1) * (this.options.maxDriftMs + 200 + randomInt(this.random, 3_000))
-      net.setClockSkew(id, { offsetMs, rate: 1 })
+      this.skew(id, offsetMs, 1)
       this.note(`skew ${id} ${offsetMs} ms (beyond maxDriftMs)`)
     }
   }
@@ -103,7 +114,7 @@ export class Nemesis {
         const id = this.pick(ids)
         const beyond = this.random.next() < 0.3
         const offsetMs = Math.round((this.random.next() - 0.5) * (beyond ? 6 * this.options.maxDriftMs : this.options.maxDriftMs))
-        net.setClockSkew(id, { offsetMs, rate: 1 })
+        this.skew(id, offsetMs, 1)
         this.note(`skew ${id} ${offsetMs} ms`)
       }
     }

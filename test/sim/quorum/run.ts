@@ -34,7 +34,7 @@ async function main (): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   const started = performance.now()
   let failures = 0
-  const totals = { ops: 0, okOps: 0, unknownOps: 0, crashes: 0, partitions: 0, lwwAcked: 0, lwwDiscarded: 0, siblingsMax: 0, handedOff: 0, readRepairs: 0, reaped: 0, driftRejected: 0 }
+  const totals = { ops: 0, okOps: 0, unknownOps: 0, crashes: 0, partitions: 0, lwwAcked: 0, lwwDiscarded: 0, siblingsMax: 0, handedOff: 0, readRepairs: 0, reaped: 0, driftRejected: 0, boundedOk: 0 }
   let lastProgress = started
   for (let seed = args.start; seed < args.start + args.seeds; seed++) {
     const r = await runQuorumSim(seed)
@@ -50,6 +50,7 @@ async function main (): Promise<void> {
     totals.readRepairs += r.stats.readRepairs
     totals.reaped += r.stats.tombstonesReaped
     totals.driftRejected += r.stats.clockDriftRejected
+    totals.boundedOk += r.stats.boundedReadsOk
     if (args.verbose) {
       console.log(`seed ${seed}: ${JSON.stringify(r.stats)}`)
       for (const line of r.nemesisLog) console.log(`  nemesis ${line}`)
@@ -69,7 +70,7 @@ async function main (): Promise<void> {
   console.log(`summary: ${args.seeds} seeds (${args.start}..${args.start + args.seeds - 1}), ${failures} failed, ${totals.ops} client ops (${totals.okOps} ok, ${totals.unknownOps} unknown), ` +
     `${totals.crashes} crashes, ${totals.partitions} partitions; lww: ${totals.lwwDiscarded} of ${totals.lwwAcked} acknowledged writes discarded by last-writer-wins (concurrent, unseen by the winner); ` +
     `most mv siblings ${totals.siblingsMax}; ${totals.handedOff} hints handed off, ${totals.readRepairs} read repairs, ${totals.reaped} tombstones reaped, ` +
-    `${totals.driftRejected} timestamps refused for drift; ${seconds.toFixed(1)} s`)
+    `${totals.driftRejected} timestamps refused for drift, ${totals.boundedOk} bounded reads served; ${seconds.toFixed(1)} s`)
   process.exitCode = failures > 0 ? 1 : 0
 }
 

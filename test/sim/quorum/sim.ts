@@ -43,6 +43,7 @@ export interface QuorumSimResult {
     partitions: number
     lwwAcked: number
     lwwDiscardedConcurrent: number
+    boundedReadsOk: number
     siblingsMax: number
     /** Summed over the nodes' metrics: how much of the machinery the run exercised. */
     hintsHandedOff: number
@@ -150,8 +151,11 @@ export async function runQuorumSim (seed: number): Promise<QuorumSimResult> {
     const res = checkCounter(events.filter(e => e.key === key), { finalReads })
     if (res.valid === false) violations.push(...res.anomalies.map(a => `counter ${key}: ${a.explanation}`))
   }
-  // Sessions and causality on the registers.
-  const registers = byPrefix('lww/')
+  // Bounded reads: none misses a write acknowledged more than its bound (plus the clock spread) before it.
+  const registersAll = byPrefix('lww/')
+  violations.push(...checkBounded(registersAll, nemesis.clockSpreadMs))
+  // Sessions and causality on the registers (bounded reads are not held to sessions).
+  const registers = withoutBoundedReads(registersAll)
   const sessions = checkSessions(registers)
   if (sessions.valid === false) violations.push(...sessions.anomalies.map(a => `session ${a.kind}: ${a.explanation}`))
   const causal = checkCausal(registers)
@@ -185,6 +189,7 @@ export async function runQuorumSim (seed: number): Promise<QuorumSimResult> {
       partitions: nemesis.partitions,
       lwwAcked: discard.acked,
       lwwDiscardedConcurrent: discard.concurrent,
+      boundedReadsOk: toOperations(registersAll).filter(o => o.f === 'read' && o.outcome === 'ok' && o.invoke.boundedMs !== undefined).length,
       siblingsMax,
       hintsHandedOff: await metric('quorumkv_hints_handed_off_total'),
       readRepairs: await metric('quorumkv_read_repairs_total'),
@@ -204,6 +209,46 @@ export function replayCommand (seed: number): string {
 
 export function formatFailure (r: QuorumSimResult): string[] {
   return [`FAIL seed=${r.seed} (${r.stats.nodes} nodes)`, ...r.violations.slice(0, 20).map(v => `  ${v}`), `  replay: ${replayCommand(r.seed)}`]
+}
+
+/**
+ * A bounded read with bound T invoked at time t must reflect every write of its key acknowledged
+ * before t - T - spread, where spread is how far apart the machines' clocks were (the bound is
+ * measured with those clocks, ADR 0001 §4). For lww, "reflects" means a version at least as great.
+ */
+function checkBounded (events: HistoryEvent[], spreadMs: number): string[] {
+  const out: string[] = []
+  const ops = toOperations(events)
+  const writes = ops.filter(o => o.outcome === 'ok' && (o.f === 'write' || o.f === 'delete') && typeof o.complete?.version === 'string')
+  // A null read is explained by any delete that may have happened before it returned.
+  const deletes = ops.filter(o => o.f === 'delete' && o.outcome !== 'fail')
+  for (const read of ops) {
+    const bound = read.invoke.boundedMs
+    if (read.f !== 'read' || read.outcome !== 'ok' || typeof bound !== 'number') continue
+    const horizon = read.invokeTime - bound - spreadMs
+    const before = writes.filter(w => w.key === read.key && (w.completeTime as number) < horizon)
+    const got = read.complete?.version
+    for (const w of before) {
+      const wv = w.complete?.version as string
+      if (typeof got === 'string' ? got >= wv : w.f === 'delete' || deletes.some(d => d.key === read.key && d.invokeTime < (read.completeTime as number) && (typeof d.complete?.version !== 'string' || d.complete.version > wv))) continue
+      out.push(`bounded: read of ${read.key} at ${read.invokeTime.toFixed(0)} (bound ${bound} ms, clock spread ${spreadMs} ms) returned ${String(read.output)} (${String(got)}), older than ${String(w.input)} acknowledged at ${(w.completeTime as number).toFixed(0)} (${wv})`)
+      break
+    }
+  }
+  return out
+}
+
+/** The history without bounded reads (each invoke and its completion). */
+function withoutBoundedReads (events: HistoryEvent[]): HistoryEvent[] {
+  const open = new Map<unknown, boolean>()
+  return events.filter(e => {
+    if (e.type === 'invoke') {
+      const bounded = e.boundedMs !== undefined
+      open.set(e.process, bounded)
+      return !bounded
+    }
+    return open.get(e.process) !== true
+  })
 }
 
 function describe (rec: ReplicaRecord): unknown {

@@ -144,10 +144,14 @@ export class Workload {
 
   private async registerRead (p: ProcessState, node: QuorumReplica): Promise<void> {
     const key = registerKeys[randomInt(this.random, registerKeys.length)] as string
-    const level: ConsistencyLevel = 'causal'
-    const op = this.history.invoke(p.id, 'read', key, null, this.now(), { replica: node.node })
+    // Mostly causal reads; some bounded ones, whose answers are checked against their bound
+    // instead (and are not session reads: they are recorded under a session of their own).
+    const bounded = this.random.next() < 0.15
+    const level: ConsistencyLevel = bounded ? 'bounded' : 'causal'
+    const maxStalenessMs = bounded ? 300 + randomInt(this.random, 700) : undefined
+    const op = this.history.invoke(p.id, 'read', key, null, this.now(), { replica: node.node, ...(bounded ? { boundedMs: maxStalenessMs, session: `bounded-${p.id}-${p.seq++}` } : {}) })
     const r = 1 + randomInt(this.random, 2)
-    const out = await this.call(async () => await node.get(key, { consistency: level, r, session: p.session, timeoutMs: this.options.timeoutMs }))
+    const out = await this.call(async () => await node.get(key, { consistency: level, r, session: p.session, timeoutMs: this.options.timeoutMs, ...(maxStalenessMs !== undefined ? { maxStalenessMs } : {}) }))
     this.complete(op, out, false, (r) => {
       p.session = r.session
       if (r.entry?.merge === 'lww') {
