@@ -7,7 +7,9 @@ import { parseConfig } from './config/parse.js'
 import type { Config } from './config/schema.js'
 import { createLogger, type Logger } from './observability/logger.js'
 import { createNodeMetrics, type NodeMetrics } from './observability/metrics.js'
+import { startHttpServer } from './observability/http.js'
 import { AccessControl } from './service/access.js'
+import { registerAdminProtocol } from './service/admin-protocol.js'
 import { registerClientProtocol } from './service/client-protocol.js'
 import { KvService } from './service/kv-service.js'
 import { localReplication, raftReplication, type Replication } from './service/replication.js'
@@ -154,6 +156,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
         id: identity.peerId,
         bootstrap,
         raft: config.raft,
+        batch: config.limits,
         hooks: {
           onAddresses: (peer, addrs) => {
             access.addMember(peer)
@@ -176,6 +179,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
     replication = localReplication(committer)
   }
   const service = new KvService({ config, stateMachine, replication, metrics })
+  const http = config.http.listen === undefined ? undefined : await startHttpServer({ listen: config.http.listen, logger, metrics: async () => await metrics.registry.metrics(), health: () => ({ peerId: identity.peerId, leader: raft === undefined ? identity.peerId : raft.leader, appliedIndex: stateMachine.appliedIndex }) })
   if (transport !== undefined) {
     registerClientProtocol(transport, service, access, () => raft?.leader ?? null)
     raft?.start()
@@ -199,7 +203,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
   const multiaddrs = transport?.multiaddrs ?? []
   logger.info({ event: 'node_started', dataDir: config.dataDir, appliedIndex: stateMachine.appliedIndex, peer: identity.peerId, multiaddrs }, 'node started')
 
-  return {
+  const node: QuorumKvNode = {
     config,
     peerId: identity.peerId,
     multiaddrs,
@@ -260,6 +264,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
     },
     async stop () {
       stopping ??= (async () => {
+        await http?.close()
         for (const client of clients) await client.close()
         gossip?.stop()
         await raft?.stop()
@@ -271,6 +276,8 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       await stopping
     }
   }
+  if (transport !== undefined) registerAdminProtocol(transport, access, node, { httpAddr: http?.address ?? null })
+  return node
 }
 
 async function readPrivateNetworkKey (path: string): Promise<Uint8Array> {

@@ -26,6 +26,9 @@ export function parseConfig (input: unknown): Config {
   if (config.limits.frameBytesMax < config.limits.valueBytesMax + config.limits.keyBytesMax + 4096) {
     problems.push('limits.frameBytesMax: must exceed limits.valueBytesMax + limits.keyBytesMax + 4096 so that the largest value fits in a frame')
   }
+  if (config.raft.snapshotChunkBytes + 65_536 > config.limits.frameBytesMax) {
+    problems.push('raft.snapshotChunkBytes: must be at most limits.frameBytesMax - 65536 so that a snapshot chunk fits in a frame')
+  }
   if (config.limits.siblingsWarn > config.limits.siblingsMax) problems.push('limits.siblingsWarn: must not exceed limits.siblingsMax')
   if (config.raft.heartbeatIntervalMs * 2 > config.raft.electionTimeoutMs) problems.push('raft.heartbeatIntervalMs: must be at most half of raft.electionTimeoutMs')
   if (config.raft.readMode === 'lease' && !config.raft.checkQuorum) problems.push('raft.readMode: lease reads need raft.checkQuorum = true')

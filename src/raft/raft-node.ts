@@ -7,8 +7,9 @@ import type { TimeSource } from '../runtime/time.js'
 import { parseKvCommand, type KvCommand, type KvOutcome, type KvStateMachine, type LogEntry } from '../storage/kv-state-machine.js'
 import type { StorageEngine } from '../storage/engine.js'
 import { protocolId, type PeerId, type Transport } from '../transport/types.js'
-import { RaftCore, decodeConfEntry, parseRaftMessage, type ConfChangeType, type ConfState, type Entry, type RaftMessage, type SoftState } from './core/index.js'
+import { RaftCore, decodeConfEntry, parseRaftMessage, type ConfChangeType, type ConfState, type Entry, type RaftMessage, type Ready, type SnapshotMeta, type SoftState } from './core/index.js'
 import { DurableRaftLog } from './log-store.js'
+import { KvSnapshotStaging, SnapshotReceiver, SnapshotSender, compactionIndex, kvSnapshotOpener, recoverKvSnapshot, snapshotDue } from './snapshot.js'
 
 /**
  * The Raft driver: runs one RaftCore over the durable log, the transport and the key-value state
@@ -35,6 +36,9 @@ export interface RaftSettings {
   uncommittedBytesMax: number
   entriesPerMessageMax: number
   diskStallStepDownMs: number
+  snapshotEveryEntries: number
+  catchUpEntries: number
+  snapshotChunkBytes: number
 }
 
 export interface RaftNodeComponents {
@@ -69,6 +73,8 @@ export interface RaftNodeInit {
   /** The initial configuration, used only when the data directory has no Raft state yet. */
   bootstrap: ConfState
   raft: RaftSettings
+  /** Batch bounds for installing a snapshot (limits.batchOpsMax, limits.batchBytesMax). */
+  batch: { batchOpsMax: number, batchBytesMax: number }
   hooks?: MembershipHooks
 }
 
@@ -91,6 +97,13 @@ export class RaftNode {
   private readonly time: TimeSource
   private readonly tickMs: number
   private readonly hooks: MembershipHooks
+  private readonly engine: StorageEngine
+  private readonly settings: RaftSettings
+  private readonly staging: KvSnapshotStaging
+  private readonly sender: SnapshotSender
+  private readonly receiver: SnapshotReceiver
+  /** A received snapshot was stepped into the core; the next Ready says whether it took it. */
+  private snapshotStepped = false
   private readonly proposals = new Map<number, PendingProposal>()
   private readonly reads = new Map<string, { resolve: (index: number) => void, reject: (err: unknown) => void }>()
   private readonly appliedWaiters: Array<{ index: number, resolve: () => void }> = []
@@ -117,6 +130,29 @@ export class RaftNode {
     this.time = components.time
     this.tickMs = init.raft.heartbeatIntervalMs
     this.hooks = init.hooks ?? {}
+    this.engine = components.engine
+    this.settings = init.raft
+    this.staging = new KvSnapshotStaging(components.engine, init.batch)
+    this.sender = new SnapshotSender(
+      { transport: components.transport, time: components.time, random: components.random, logger: components.logger },
+      { chunkBytesMax: init.raft.snapshotChunkBytes }
+    )
+    this.receiver = new SnapshotReceiver({
+      transport: components.transport,
+      sink: this.staging,
+      logger: components.logger,
+      leader: () => ({ id: this.soft.leader, term: this.soft.term }),
+      onSnapshot: (m) => {
+        try {
+          this.core.step(m)
+        } catch (err) {
+          this.fail(err)
+          return
+        }
+        this.snapshotStepped = true
+        this.kick()
+      }
+    }, { chunkBytesMax: init.raft.snapshotChunkBytes })
     const electionTimeoutTicks = Math.max(2, Math.round(init.raft.electionTimeoutMs / this.tickMs))
     this.core = new RaftCore({
       id: init.id,
@@ -149,6 +185,9 @@ export class RaftNode {
   }
 
   static async open (components: RaftNodeComponents, init: RaftNodeInit): Promise<RaftNode> {
+    // A snapshot install interrupted by a crash is finished (if it was committed) or dropped.
+    const recovered = await recoverKvSnapshot(components.engine, init.batch)
+    if (recovered.action === 'finished') await components.stateMachine.reload()
     const log = await DurableRaftLog.open(components.engine, init.bootstrap)
     if (log.view.lastIndex() === 0 && components.stateMachine.appliedIndex > 0) {
       throw new InternalError('this data directory holds data written without Raft (a single node) but no Raft log: it cannot join a cluster as is; start it with its old config or restore into a new node')
@@ -173,6 +212,7 @@ export class RaftNode {
         ? await this.proposeHere(request.command, signal)
         : await this.changeHere(request.change, signal)
     })
+    this.receiver.start()
     this.lastTickAt = this.time.now()
     this.ticker = setInterval(() => { this.onTimer() }, this.tickMs)
     this.ticker.unref?.()
@@ -187,6 +227,8 @@ export class RaftNode {
     this.transport.unhandle(forwardProtocol)
     while (this.processing) await new Promise(resolve => setTimeout(resolve, 1))
     await this.applying
+    await this.sender.stop()
+    await this.receiver.stop()
     this.failAll(new ClosedError('the node stopped; the outcome of a write in flight is unknown'))
   }
 
@@ -378,12 +420,15 @@ export class RaftNode {
   private async process (): Promise<void> {
     while (!this.stopped && this.failure === undefined && this.core.hasReady()) {
       const rd = this.core.ready()
+      const stepped = this.snapshotStepped
+      this.snapshotStepped = false
       // Addresses of members added by these entries must be known before messages go to them.
       for (const e of rd.entries) this.learnFromEntry(e)
       if (rd.softState !== undefined) this.onSoftState(rd.softState)
       this.sendAll(rd.messagesBeforePersist)
-      if (rd.snapshot !== undefined) throw new InternalError('snapshot install is not supported by this driver yet')
-      if (rd.entries.length > 0 || rd.hardState !== undefined) {
+      if (rd.snapshot !== undefined) {
+        await this.installSnapshot(rd)
+      } else if (rd.entries.length > 0 || rd.hardState !== undefined) {
         const started = performance.now()
         await this.log.persist({ entries: rd.entries, ...(rd.hardState !== undefined ? { hardState: rd.hardState } : {}) })
         this.metrics.persistSeconds.observe((performance.now() - started) / 1000)
@@ -404,10 +449,41 @@ export class RaftNode {
         if (read !== undefined) { this.reads.delete(id); read.reject(new UnavailableError('the read lost its leader before it was confirmed; retry', { requestId: id })) }
       }
       this.core.advance(rd)
+      if (stepped) await this.receiver.release()
+      await this.maybeSnapshot()
       const hard = this.core.hardState()
       this.metrics.term.set(hard.term)
       this.metrics.commit.set(hard.commit)
     }
+  }
+
+  /** Installs a snapshot the leader sent: the log is reset to it and the staged state machine swapped in, crash-safely. */
+  private async installSnapshot (rd: Ready): Promise<void> {
+    const snapshot = rd.snapshot as SnapshotMeta
+    await this.applying // entries committed before the snapshot are applied first
+    await this.log.persist(
+      { snapshot, entries: rd.entries, ...(rd.hardState !== undefined ? { hardState: rd.hardState } : {}) },
+      this.staging.commitOps(snapshot)
+    )
+    await this.sm.replaceState(async () => await this.staging.finishInstall())
+    for (const [index, p] of this.proposals) {
+      if (index > snapshot.index) continue
+      this.proposals.delete(index)
+      p.reject(new UnavailableError('a snapshot from the leader replaced this node\'s state before the write was confirmed; its outcome is unknown'))
+    }
+    this.wakeApplied(this.sm.appliedIndex)
+    this.metrics.applied.set(this.sm.appliedIndex)
+    this.logger.info({ event: 'raft_snapshot_installed', index: snapshot.index, term: snapshot.term }, 'installed a snapshot from the leader')
+  }
+
+  /** Between Readies: take a snapshot of the applied state and compact the log behind it, keeping catch-up entries. */
+  private async maybeSnapshot (): Promise<void> {
+    const applied = this.sm.appliedIndex
+    if (!snapshotDue(applied, this.log.view.snapshot().index, this.settings.snapshotEveryEntries)) return
+    const meta = this.core.snapshotMetaAt(Math.min(applied, this.core.status().applied))
+    if (meta === undefined) return
+    await this.log.snapshotAndCompact(meta, compactionIndex(meta.index, this.settings.catchUpEntries, this.sender.compactionFloor()))
+    this.logger.info({ event: 'raft_log_compacted', index: meta.index, firstIndex: this.log.view.firstIndex() }, 'took a snapshot and compacted the log')
   }
 
   private async apply (committed: Entry[]): Promise<void> {
@@ -431,17 +507,29 @@ export class RaftNode {
     const last = (committed[committed.length - 1] as Entry).index
     this.core.appliedTo(last)
     this.metrics.applied.set(last)
+    this.wakeApplied(last)
+    this.kick()
+  }
+
+  /** Runs `fn` on the applier chain, when no apply is in flight. */
+  private readonly inApplier = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = this.applying.then(fn)
+    this.applying = run.then(() => {}, () => {})
+    return await run
+  }
+
+  private wakeApplied (applied: number): void {
     for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
       const w = this.appliedWaiters[i] as { index: number, resolve: () => void }
-      if (w.index <= last) { this.appliedWaiters.splice(i, 1); w.resolve() }
+      if (w.index <= applied) { this.appliedWaiters.splice(i, 1); w.resolve() }
     }
-    this.kick()
   }
 
   private onSoftState (soft: SoftState): void {
     const previous = this.soft
     this.soft = soft
     if (previous.conf !== soft.conf) this.hooks.onConf?.(soft.conf)
+    if (previous.role === 'leader' && soft.role !== 'leader') this.sender.abortAll()
     this.metrics.isLeader.set(soft.role === 'leader' ? 1 : 0)
     if (previous.leader !== soft.leader || previous.role !== soft.role) {
       this.logger.info({ event: 'raft_leader', leader: soft.leader, role: soft.role, term: soft.term }, 'raft leadership changed')
@@ -452,9 +540,9 @@ export class RaftNode {
   private sendAll (messages: RaftMessage[]): void {
     for (const m of messages) {
       if (m.type === 'snap') {
-        // Logs are not compacted yet, so a follower never needs a snapshot; refuse rather than hang.
-        this.logger.error({ event: 'raft_snapshot_unsupported', peer: m.to }, 'a follower needs a snapshot, which this driver cannot send yet')
-        this.core.reportSnapshot(m.to, false)
+        const open = kvSnapshotOpener(this.engine, this.settings.snapshotChunkBytes, (i) => this.core.snapshotMetaAt(i), this.inApplier)
+        const started = this.sender.start(m.to, m.term, open, (ok) => { this.core.reportSnapshot(m.to, ok); this.kick() })
+        if (started === 'refused') this.core.reportSnapshot(m.to, false)
         continue
       }
       if (!this.transport.send(m.to, raftProtocol, m)) this.core.reportUnreachable(m.to)

@@ -55,6 +55,7 @@ export class KvStateMachine {
   private readonly sessions = new Map<string, ClientSession>()
   private applied = 0
   private applying = false
+  private replacing: Promise<void> | undefined
 
   private constructor (engine: StorageEngine, clientSessionsMax: number) {
     this.engine = engine
@@ -63,13 +64,37 @@ export class KvStateMachine {
 
   static async open (engine: StorageEngine, options: { clientSessionsMax: number }): Promise<KvStateMachine> {
     const sm = new KvStateMachine(engine, options.clientSessionsMax)
-    const applied = await engine.get('meta', appliedKey)
-    sm.applied = applied === undefined ? 0 : decodeIndex(applied)
-    const loaded: Array<[string, ClientSession]> = []
-    for await (const [id, bytes] of engine.entries('sessions')) loaded.push([id, decodeSession(bytes)])
-    loaded.sort((a, b) => a[1].lastIndex - b[1].lastIndex)
-    for (const [id, session] of loaded) sm.sessions.set(id, session)
+    await sm.reload()
     return sm
+  }
+
+  /** Re-reads the applied index and the deduplication table from disk (after a snapshot was installed underneath). */
+  async reload (): Promise<void> {
+    const applied = await this.engine.get('meta', appliedKey)
+    this.applied = applied === undefined ? 0 : decodeIndex(applied)
+    const loaded: Array<[string, ClientSession]> = []
+    for await (const [id, bytes] of this.engine.entries('sessions')) loaded.push([id, decodeSession(bytes)])
+    loaded.sort((a, b) => a[1].lastIndex - b[1].lastIndex)
+    this.sessions.clear()
+    for (const [id, session] of loaded) this.sessions.set(id, session)
+  }
+
+  /**
+   * Runs `install`, which rewrites the data, sessions and applied index underneath (a snapshot from
+   * the leader), with applies refused and reads held until it is done, then reloads. A failed
+   * install keeps reads failing: the node must restart (recovery finishes or drops the install).
+   */
+  async replaceState (install: () => Promise<unknown>): Promise<void> {
+    if (this.applying) throw new InternalError('KvStateMachine.replaceState called while an apply is running')
+    this.applying = true
+    const run = (async () => { await install(); await this.reload() })()
+    this.replacing = run
+    try {
+      await run
+      this.replacing = undefined
+    } finally {
+      this.applying = false
+    }
   }
 
   get appliedIndex (): number {
@@ -77,6 +102,7 @@ export class KvStateMachine {
   }
 
   async read (key: string): Promise<RaftRecord | undefined> {
+    if (this.replacing !== undefined) await this.replacing
     const bytes = await this.engine.get('data', key)
     return bytes === undefined ? undefined : decodeRaftRecord(bytes)
   }
