@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { access, mkdir, writeFile } from 'node:fs/promises'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { access, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -21,11 +21,27 @@ export interface LocalClusterOptions {
   /** Merged into every node's config (for example `{ raft: { electionTimeoutMs: 500 } }`). */
   configOverrides?: Record<string, unknown>
   logLevel?: string
-  /** Where node logs go: 'inherit' (stderr of this process), 'ignore', or a callback per line. */
-  logs?: 'inherit' | 'ignore' | ((node: string, line: string) => void)
+  /**
+   * Where node logs go: 'inherit' (stderr of this process), 'ignore', a callback per line, or
+   * 'files' (appended to `<dir>/<name>.log`; the default with `detach`).
+   */
+  logs?: 'inherit' | 'ignore' | 'files' | ((node: string, line: string) => void)
   startTimeoutMs?: number
   /** Extra Node.js flags for every node process (for example ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']). */
   nodeArgs?: string[]
+  /**
+   * Give every node `GET /metrics` and `/healthz` on 127.0.0.1 (`httpAddr` in cluster.json): port
+   * basePort + 100 + i, or a free port when basePort is 0.
+   */
+  http?: boolean
+  /**
+   * Node processes that outlive this one: their own process group (a Ctrl-C here does not reach
+   * them), logs to files, and nothing of this process keeps them or is kept by them once they
+   * serve. Stop them with `stopRecordedCluster(dir)` (`quorumkv cluster down`).
+   */
+  detach?: boolean
+  /** Called when a node process that was serving exits. */
+  onExit?: (node: string, code: number | null, signal: NodeJS.Signals | null) => void
 }
 
 export interface MemberInfo {
@@ -52,6 +68,7 @@ export class LocalCluster {
   readonly members: MemberInfo[]
   readonly clientKey: string
   private readonly processes = new Map<string, ChildProcess>()
+  private fileWrites: Promise<void> = Promise.resolve()
   private readonly options: LocalClusterOptions
 
   private constructor (options: LocalClusterOptions, members: MemberInfo[], clientKey: string) {
@@ -68,16 +85,23 @@ export class LocalCluster {
     await mkdir(dir, { recursive: true })
     const clientKey = join(dir, 'client.key')
     const client = await identityAt(clientKey)
-    const ports = options.basePort !== undefined && options.basePort > 0
+    const fixed = options.basePort !== undefined && options.basePort > 0
+    const ports = fixed
       ? Array.from({ length: options.nodes }, (_, i) => (options.basePort as number) + i)
       : await freePorts(options.nodes)
+    const httpPorts = options.http !== true
+      ? []
+      : fixed
+        ? Array.from({ length: options.nodes }, (_, i) => (options.basePort as number) + httpPortOffset + i)
+        : await freePorts(options.nodes)
     const members: MemberInfo[] = []
     for (let i = 0; i < options.nodes; i++) {
       const name = `node${i + 1}`
       const dataDir = join(dir, name)
       await mkdir(dataDir, { recursive: true })
       const { peerId } = await identityAt(join(dataDir, 'identity.key'))
-      members.push({ name, peerId, multiaddrs: [`/ip4/127.0.0.1/tcp/${ports[i] as number}/p2p/${peerId}`], pid: null, dataDir, httpAddr: null, configFile: join(dir, `${name}.json`) })
+      const httpAddr = httpPorts[i] === undefined ? null : `127.0.0.1:${httpPorts[i]}`
+      members.push({ name, peerId, multiaddrs: [`/ip4/127.0.0.1/tcp/${ports[i] as number}/p2p/${peerId}`], pid: null, dataDir, httpAddr, configFile: join(dir, `${name}.json`) })
     }
     for (const [i, m] of members.entries()) {
       const config = deepMerge({
@@ -87,7 +111,8 @@ export class LocalCluster {
         listen: [`/ip4/127.0.0.1/tcp/${ports[i] as number}`],
         logging: { level: options.logLevel ?? 'info' },
         cluster: { members: members.map(o => ({ peerId: o.peerId, name: o.name, multiaddrs: o.multiaddrs, role: 'voter' })) },
-        access: { clients: [{ peerId: client.peerId, rights: 'read-write', prefix: '' }] }
+        access: { clients: [{ peerId: client.peerId, rights: 'read-write', prefix: '' }] },
+        ...(m.httpAddr !== null ? { http: { listen: m.httpAddr } } : {})
       }, options.configOverrides ?? {})
       await writeFile(m.configFile, `${JSON.stringify(config, null, 2)}\n`)
     }
@@ -115,19 +140,30 @@ export class LocalCluster {
   async startMember (name: string): Promise<void> {
     const m = this.member(name)
     if (this.processes.has(m.name)) throw new Error(`${m.name} is already running`)
-    const logs = this.options.logs ?? 'ignore'
-    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), '--import', registerModule, nodeMain, m.configFile], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', logs === 'inherit' ? 'inherit' : 'pipe']
-    })
+    const detach = this.options.detach === true
+    const logs = this.options.logs ?? (detach ? 'files' : 'ignore')
+    const logFile = join(this.dir, `${m.name}.log`)
+    // The child gets its own descriptor of the log file, so its logs outlive this process.
+    const logHandle = logs === 'files' ? await open(logFile, 'a') : undefined
+    let child: ChildProcess
+    try {
+      child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), '--import', registerModule, nodeMain, m.configFile], {
+        cwd: repoRoot,
+        detached: detach,
+        stdio: ['ignore', 'pipe', logHandle !== undefined ? logHandle.fd : logs === 'inherit' ? 'inherit' : 'pipe']
+      })
+    } finally {
+      await logHandle?.close()
+    }
     this.processes.set(m.name, child)
     if (typeof logs === 'function' && child.stderr !== null) createInterface({ input: child.stderr }).on('line', line => { logs(m.name, line) })
     else if (logs === 'ignore') child.stderr?.resume()
     child.once('exit', () => { this.processes.delete(m.name); m.pid = null })
     const timeoutMs = this.options.startTimeoutMs ?? 30_000
+    const seeLogs = logs === 'files' ? `; see ${logFile}` : ''
     await new Promise<void>((resolveStart, reject) => {
-      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${m.name} did not start within ${timeoutMs} ms`)) }, timeoutMs)
-      child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`${m.name} exited during start (code ${String(code)}, signal ${String(signal)})`)) })
+      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${m.name} did not start within ${timeoutMs} ms${seeLogs}`)) }, timeoutMs)
+      child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`${m.name} exited during start (code ${String(code)}, signal ${String(signal)})${seeLogs}`)) })
       createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', line => {
         let msg: { event?: string, pid?: number }
         try { msg = JSON.parse(line) as typeof msg } catch { return }
@@ -135,7 +171,16 @@ export class LocalCluster {
           clearTimeout(timer)
           m.pid = child.pid ?? null
           child.removeAllListeners('exit')
-          child.once('exit', () => { this.processes.delete(m.name); m.pid = null })
+          child.once('exit', (code, signal) => {
+            this.processes.delete(m.name)
+            m.pid = null
+            this.options.onExit?.(m.name, code, signal)
+          })
+          if (detach) {
+            // node-main writes nothing to stdout after this line; let go of the child entirely.
+            child.stdout?.destroy()
+            child.unref()
+          }
           resolveStart()
         }
       })
@@ -155,12 +200,134 @@ export class LocalCluster {
 
   async stopAll (): Promise<void> {
     await Promise.all(this.members.map(async m => { await this.kill(m.name, 'SIGTERM') }))
+    // Stopped nodes have no pid; a caller may already have removed the directory.
+    await this.writeClusterFile().catch(() => {})
   }
 
   private async writeClusterFile (): Promise<void> {
-    const file: ClusterFile = { members: this.members.map(({ configFile: _c, ...rest }) => rest), clientKey: this.clientKey }
-    await writeFile(join(this.dir, 'cluster.json'), `${JSON.stringify(file, null, 2)}\n`)
+    // Nodes start in parallel: one write at a time, each whole (readers never see half a file).
+    const write = async (): Promise<void> => {
+      const file: ClusterFile = { members: this.members.map(({ configFile: _c, ...rest }) => rest), clientKey: this.clientKey }
+      await writeClusterFileAtomically(this.dir, file)
+    }
+    this.fileWrites = this.fileWrites.then(write, write)
+    await this.fileWrites
   }
+}
+
+async function writeClusterFileAtomically (dir: string, file: ClusterFile): Promise<void> {
+  const path = join(dir, 'cluster.json')
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, `${JSON.stringify(file, null, 2)}\n`)
+  await rename(tmp, path)
+}
+
+/** Node i's HTTP port is basePort + httpPortOffset + i, clear of the libp2p ports of up to 16 nodes. */
+const httpPortOffset = 100
+const stopTimeoutMs = 15_000
+const killTimeoutMs = 3_000
+const exitPollMs = 50
+
+/** `<dir>/cluster.json`, checked; null when there is none. */
+export async function readClusterFile (dir: string): Promise<ClusterFile | null> {
+  const path = join(resolve(dir), 'cluster.json')
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+  return parseClusterFile(text, path)
+}
+
+export function parseClusterFile (text: string, path = 'cluster.json'): ClusterFile {
+  let raw: unknown
+  try { raw = JSON.parse(text) } catch { throw new Error(`${path} is not JSON`) }
+  const bad = (what: string): Error => new Error(`${path}: ${what}`)
+  const f = raw as Partial<Record<keyof ClusterFile, unknown>>
+  if (raw === null || typeof raw !== 'object' || typeof f.clientKey !== 'string' || !Array.isArray(f.members) || f.members.length > 256) throw bad('expected { members: [...], clientKey }')
+  const members = f.members.map((m: unknown, i) => {
+    const x = m as Record<string, unknown>
+    if (x === null || typeof x !== 'object' || typeof x.name !== 'string' || typeof x.peerId !== 'string' || typeof x.dataDir !== 'string' ||
+      !Array.isArray(x.multiaddrs) || !x.multiaddrs.every(a => typeof a === 'string') ||
+      !(x.pid === null || Number.isSafeInteger(x.pid)) || !(x.httpAddr === null || x.httpAddr === undefined || typeof x.httpAddr === 'string')) {
+      throw bad(`members[${i}] must have name, peerId, multiaddrs, pid, dataDir, httpAddr`)
+    }
+    return { name: x.name, peerId: x.peerId, multiaddrs: x.multiaddrs as string[], pid: x.pid as number | null, dataDir: x.dataDir, httpAddr: (x.httpAddr ?? null) as string | null }
+  })
+  return { members, clientKey: f.clientKey }
+}
+
+/**
+ * Whether `pid` is the node process of `configFile` that LocalCluster started: a recorded pid may
+ * since belong to an unrelated process, which must never be signalled.
+ */
+export async function isNodeProcess (pid: number, configFile: string): Promise<boolean> {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  let args: string[]
+  try {
+    args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
+  } catch {
+    // No /proc (macOS): ask ps. A zombie shows as <defunct> and so counts as gone.
+    const command = await new Promise<string>((resolveCommand) => {
+      execFile('ps', ['-p', String(pid), '-o', 'command='], (err, stdout) => { resolveCommand(err === null ? stdout : '') })
+    })
+    return command.includes(nodeMain) && command.includes(configFile)
+  }
+  return args.includes(nodeMain) && args.includes(configFile)
+}
+
+export interface StoppedMember {
+  name: string
+  pid: number | null
+  /** stopped: exited on SIGTERM; killed: needed SIGKILL; not-running: no such node process any more. */
+  result: 'stopped' | 'killed' | 'not-running' | 'failed'
+}
+
+/** The members of `<dir>/cluster.json` whose recorded pid is still their node process. */
+export async function runningRecordedMembers (dir: string): Promise<Array<ClusterFile['members'][number]>> {
+  const file = await readClusterFile(dir)
+  if (file === null) return []
+  const root = resolve(dir)
+  const alive = await Promise.all(file.members.map(async m => m.pid !== null && await isNodeProcess(m.pid, join(root, `${m.name}.json`))))
+  return file.members.filter((_, i) => alive[i] === true)
+}
+
+/**
+ * Stops the node processes recorded in `<dir>/cluster.json` (a detached cluster), and only those:
+ * SIGTERM, then SIGKILL after a bound. Clears their pids in the file. Null when there is no file.
+ */
+export async function stopRecordedCluster (dir: string): Promise<StoppedMember[] | null> {
+  const root = resolve(dir)
+  const file = await readClusterFile(root)
+  if (file === null) return null
+  const results = await Promise.all(file.members.map(async (m): Promise<StoppedMember> => {
+    const configFile = join(root, `${m.name}.json`)
+    if (m.pid === null || !await isNodeProcess(m.pid, configFile)) return { name: m.name, pid: m.pid, result: 'not-running' }
+    const pid = m.pid
+    process.kill(pid, 'SIGTERM')
+    if (await exitedWithin(pid, configFile, stopTimeoutMs)) return { name: m.name, pid, result: 'stopped' }
+    try { process.kill(pid, 'SIGKILL') } catch { return { name: m.name, pid, result: 'stopped' } }
+    return { name: m.name, pid, result: await exitedWithin(pid, configFile, killTimeoutMs) ? 'killed' : 'failed' }
+  }))
+  const stillRunning = new Set(results.filter(r => r.result === 'failed').map(r => r.name))
+  const updated: ClusterFile = { ...file, members: file.members.map(m => stillRunning.has(m.name) ? m : { ...m, pid: null }) }
+  await writeClusterFileAtomically(root, updated)
+  return results
+}
+
+async function exitedWithin (pid: number, configFile: string, timeoutMs: number): Promise<boolean> {
+  const polls = Math.ceil(timeoutMs / exitPollMs)
+  for (let i = 0; i < polls; i++) {
+    if (!await isNodeProcess(pid, configFile)) return true
+    await new Promise(resolveSleep => setTimeout(resolveSleep, exitPollMs))
+  }
+  return !await isNodeProcess(pid, configFile)
 }
 
 async function identityAt (path: string): Promise<{ peerId: string }> {
