@@ -14,6 +14,9 @@ import { registerClientProtocol } from './service/client-protocol.js'
 import { KvService } from './service/kv-service.js'
 import { localReplication, raftReplication, type Replication } from './service/replication.js'
 import { RaftNode, type MembershipChange } from './raft/raft-node.js'
+import { QuorumReplica } from './replication/replica.js'
+import { UnavailableError } from './api/errors.js'
+import type { Transport } from './transport/types.js'
 import { GossipService } from './gossip/index.js'
 import { systemRandom } from './runtime/random.js'
 import { systemTime } from './runtime/time.js'
@@ -85,13 +88,6 @@ export interface MemberStatus {
 
 export async function createNode (input: unknown, components: NodeComponents = {}): Promise<QuorumKvNode> {
   const config = parseConfig(input)
-  const quorumCollections = Object.entries(config.collections).filter(([, c]) => c.mode === 'quorum').map(([name]) => name)
-  if (quorumCollections.length > 0 || config.defaultCollection.mode === 'quorum') {
-    throw new ConfigError(
-      `collections ${quorumCollections.join(', ') || 'defaultCollection'} use mode "quorum", which this build cannot serve yet: quorum replication is not implemented; use mode "raft"`,
-      { collections: quorumCollections }
-    )
-  }
   if ((config.cluster.members.length > 1 || config.cluster.join.length > 0) && config.listen.length === 0) {
     throw new ConfigError('a cluster member needs listen addresses: set listen, for example ["/ip4/127.0.0.1/tcp/7001"]')
   }
@@ -141,6 +137,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
   let committer: LocalCommitter | undefined
   let raft: RaftNode | undefined
   let gossip: GossipService | undefined
+  let quorum: QuorumReplica | undefined
   let replication: Replication
   if (clustered && transport !== undefined) {
     const bootstrap = joining
@@ -164,7 +161,9 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
           },
           onConf: (conf) => {
             for (const peer of [...conf.voters, ...conf.learners]) access.addMember(peer)
-            gossip?.setMembers([...new Set([identity.peerId, ...conf.voters, ...conf.learners])])
+            const members = [...new Set([identity.peerId, ...conf.voters, ...conf.learners])]
+            gossip?.setMembers(members)
+            quorum?.setMembers(members)
           }
         }
       }
@@ -178,7 +177,15 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
     committer = new LocalCommitter(stateMachine, config.limits, { onBatch: (size) => { metrics.commitBatchSize.observe(size) } })
     replication = localReplication(committer)
   }
-  const service = new KvService({ config, stateMachine, replication, metrics })
+  const usesQuorum = config.defaultCollection.mode === 'quorum' || Object.values(config.collections).some(c => c.mode === 'quorum')
+  if (usesQuorum) {
+    const conf = raft?.status().conf
+    quorum = new QuorumReplica(
+      { transport: transport ?? localOnlyTransport(identity.peerId), engine, time: systemTime, ...(gossip !== undefined ? { isAlive: (peer: string) => (gossip as GossipService).isAlive(peer) } : {}), registry: metrics.registry, logger },
+      { config, members: conf === undefined ? [identity.peerId] : [...new Set([identity.peerId, ...conf.voters, ...conf.learners])] }
+    )
+  }
+  const service = new KvService({ config, stateMachine, replication, metrics, ...(quorum !== undefined ? { quorum } : {}) })
   const http = config.http.listen === undefined ? undefined : await startHttpServer({ listen: config.http.listen, logger, metrics: async () => await metrics.registry.metrics(), health: () => ({ peerId: identity.peerId, leader: raft === undefined ? identity.peerId : raft.leader, appliedIndex: stateMachine.appliedIndex }) })
   if (transport !== undefined) {
     registerClientProtocol(transport, service, access, () => raft?.leader ?? null)
@@ -187,6 +194,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
     gossip?.setAddresses(transport.multiaddrs)
     gossip?.start()
   }
+  await quorum?.start()
   const change = async (c: MembershipChange, timeoutMs: number | undefined): Promise<void> => {
     if (raft === undefined) throw new ConsistencyError('this node runs alone: membership changes need a clustered node (cluster.members or cluster.join in its config)')
     const ms = timeoutMs ?? config.timeouts.requestTimeoutMs
@@ -266,6 +274,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       stopping ??= (async () => {
         await http?.close()
         for (const client of clients) await client.close()
+        await quorum?.stop()
         gossip?.stop()
         await raft?.stop()
         await transport?.stop()
@@ -278,6 +287,17 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
   }
   if (transport !== undefined) registerAdminProtocol(transport, access, node, { httpAddr: http?.address ?? null })
   return node
+}
+
+/** A node with no network serves quorum collections alone: nothing is ever sent. */
+function localOnlyTransport (localId: string): Transport {
+  return {
+    localId,
+    handle: () => {},
+    unhandle: () => {},
+    send: () => false,
+    request: async (to) => { throw new UnavailableError(`this node has no network; it cannot reach ${to}`) }
+  }
 }
 
 async function readPrivateNetworkKey (path: string): Promise<Uint8Array> {

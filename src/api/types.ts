@@ -58,7 +58,7 @@ export interface Entry<V = Value> {
   etag: string
   /** The caller's session token, advanced past what this read observed. */
   session: string
-  /** `mv` collections only, when concurrent writes left more than one value. `value` is then the first sibling. */
+  /** `mv` collections: every value concurrent writes left (one or more); `value` is the first. */
   siblings?: V[]
   /** `mv` collections: pass back as `context` on the next put to supersede these siblings. */
   context?: string
@@ -68,6 +68,11 @@ export interface Client {
   put: <V = Value>(key: string, value: V, options?: WriteOptions) => Promise<WriteResult>
   get: <V = Value>(key: string, options?: ReadOptions) => Promise<Entry<V> | undefined>
   delete: (key: string, options?: WriteOptions) => Promise<WriteResult>
+  /** Counter collections (quorum, merge "counter"): adds `delta`; `get` reads the total. */
+  increment: (key: string, delta: number, options?: WriteOptions) => Promise<WriteResult>
+  /** OR-set collections (quorum, merge "orset"): adds an element (add wins over a concurrent remove); `get` reads the members. */
+  addToSet: (key: string, element: string, options?: WriteOptions) => Promise<WriteResult>
+  removeFromSet: (key: string, element: string, options?: WriteOptions) => Promise<WriteResult>
   /** The current session token: hand it to another process so its reads see what this client saw. */
   session: () => string
   close: () => Promise<void>

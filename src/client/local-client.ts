@@ -39,8 +39,28 @@ export class LocalClient implements Client {
     return result
   }
 
+  async increment (key: string, delta: number, options?: WriteOptions): Promise<WriteResult> {
+    this.assertOpen()
+    return this.done(await this.service.increment(key, delta, this.withSession(options)))
+  }
+
+  async addToSet (key: string, element: string, options?: WriteOptions): Promise<WriteResult> {
+    this.assertOpen()
+    return this.done(await this.service.setOp('set-add', key, element, this.withSession(options)))
+  }
+
+  async removeFromSet (key: string, element: string, options?: WriteOptions): Promise<WriteResult> {
+    this.assertOpen()
+    return this.done(await this.service.setOp('set-remove', key, element, this.withSession(options)))
+  }
+
   session (): string {
     return this.token
+  }
+
+  private done (result: WriteResult): WriteResult {
+    this.advance(result.session)
+    return { key: result.key, version: result.version, etag: result.etag, session: result.session }
   }
 
   async close (): Promise<void> {
@@ -79,5 +99,8 @@ export function joinTokens (own: string, given: unknown): string {
 }
 
 export function decodeEntry<V> (raw: RawEntry): Entry<V> {
-  return { key: raw.key, value: decode(raw.value) as V, version: raw.version, etag: raw.etag, session: raw.session }
+  const entry: Entry<V> = { key: raw.key, value: decode(raw.value) as V, version: raw.version, etag: raw.etag, session: raw.session }
+  if (raw.siblings !== undefined) entry.siblings = raw.siblings.map(s => decode(s) as V)
+  if (raw.context !== undefined) entry.context = raw.context
+  return entry
 }

@@ -88,6 +88,31 @@ export class RemoteClient implements Client {
     return await this.write('delete', key, options, (client, opts) => ({ op: 'delete', key, options: opts, client }))
   }
 
+  async increment (key: string, delta: number, options: WriteOptions = {}): Promise<WriteResult> {
+    return await this.crdtWrite('increment', key, options, (opts) => ({ op: 'increment', key, delta, options: opts }))
+  }
+
+  async addToSet (key: string, element: string, options: WriteOptions = {}): Promise<WriteResult> {
+    return await this.crdtWrite('set-add', key, options, (opts) => ({ op: 'set-add', key, element, options: opts }))
+  }
+
+  async removeFromSet (key: string, element: string, options: WriteOptions = {}): Promise<WriteResult> {
+    return await this.crdtWrite('set-remove', key, options, (opts) => ({ op: 'set-remove', key, element, options: opts }))
+  }
+
+  /**
+   * Counter and set writes are not idempotent and carry no deduplication stamp on quorum
+   * collections, so they are sent once: a failure is reported, never retried on another node.
+   */
+  private async crdtWrite (op: string, key: string, options: WriteOptions, build: (opts: Record<string, unknown>) => ClientRequest): Promise<WriteResult> {
+    const result = await this.call(op, key, options, build, 1) as WriteResult
+    if (result === null || typeof result !== 'object' || typeof result.version !== 'string' || typeof result.session !== 'string') {
+      throw new QuorumKvError(ErrorCode.Protocol, 'node sent a malformed write result')
+    }
+    this.advance(result.session)
+    return { key: result.key, version: result.version, etag: result.etag, session: result.session }
+  }
+
   async get<V> (key: string, options: ReadOptions = {}): Promise<Entry<V> | undefined> {
     const read = await this.call('get', key, options, (opts) => ({ op: 'get', key, options: opts })) as RawRead
     if (read === null || typeof read !== 'object' || typeof read.session !== 'string' || (read.entry !== undefined && read.entry !== null && !isRawEntry(read.entry))) {
@@ -123,20 +148,20 @@ export class RemoteClient implements Client {
     }
   }
 
-  private async call (op: string, key: string, options: ReadOptions | WriteOptions, build: (opts: Record<string, unknown>) => ClientRequest): Promise<ClientResponse> {
+  private async call (op: string, key: string, options: ReadOptions | WriteOptions, build: (opts: Record<string, unknown>) => ClientRequest, attemptsMax = this.attemptsMax): Promise<ClientResponse> {
     if (this.closed) throw new ClosedError('this client was closed: connect again')
     const { signal, timeoutMs, ...rest } = (op === 'get' ? validateReadOptions(options) : validateWriteOptions(options)) as ReadOptions & WriteOptions
     const total = timeoutMs ?? this.requestTimeoutMs
     const deadline = this.time.now() + total
     const session = joinTokens(this.token, rest.session)
     let lastError: QuorumKvError | undefined
-    for (let attempt = 1; attempt <= this.attemptsMax; attempt++) {
+    for (let attempt = 1; attempt <= attemptsMax; attempt++) {
       if (signal?.aborted === true) throw new AbortedError('the call was aborted by its signal; a write may or may not have taken effect')
       const remaining = deadline - this.time.now()
       if (remaining <= 0) break
       const index = (this.preferred + attempt - 1) % this.nodes.length
       const peer = this.nodes[index] as PeerId
-      const attemptMs = attempt < this.attemptsMax ? Math.min(remaining, this.attemptTimeoutMs) : remaining
+      const attemptMs = attempt < attemptsMax ? Math.min(remaining, this.attemptTimeoutMs) : remaining
       try {
         const request = build({ ...rest, session, timeoutMs: Math.max(1, Math.floor(attemptMs)) })
         const response = await this.transport.request(peer, clientProtocol, request, { timeoutMs: attemptMs, ...(signal !== undefined ? { signal } : {}) }) as ClientResponse

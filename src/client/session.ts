@@ -1,28 +1,28 @@
 import { InvalidArgumentError } from '../api/errors.js'
 import { decode, encode } from '../codec/msgpack.js'
+import { emptyQuorumSession, joinSessions, sessionFromWire, sessionToWire, type QuorumSession } from '../replication/session.js'
 
 /**
  * A session token: what a caller has written or observed, as a compact string it can hand to
  * another process. `raftIndex` is the highest Raft log index the session has seen; read-your-writes
- * and causal reads on raft collections wait until the serving replica has applied it. Quorum
- * collections add a version vector here (the replication layer fills `vv`).
+ * and causal reads on raft collections wait until the serving replica has applied it. `quorum` is
+ * the session's causal past on quorum collections, bounded in size (docs/replication.md).
  */
 export interface SessionState {
   raftIndex: number
-  /** node id -> counter: the causal past of the session on quorum collections. */
-  vv: Record<string, number>
+  quorum: QuorumSession
 }
 
-const tokenVersion = 1
+const tokenVersion = 2
 /** Tokens travel inside agents' messages; keep a hard cap so a forged one cannot be huge. */
-export const sessionTokenCharsMax = 16_384
+export const sessionTokenCharsMax = 65_536
 
 export function emptySession (): SessionState {
-  return { raftIndex: 0, vv: {} }
+  return { raftIndex: 0, quorum: emptyQuorumSession() }
 }
 
 export function encodeSession (state: SessionState): string {
-  return Buffer.from(encode([tokenVersion, state.raftIndex, state.vv])).toString('base64url')
+  return Buffer.from(encode([tokenVersion, state.raftIndex, sessionToWire(state.quorum)])).toString('base64url')
 }
 
 export function decodeSession (token: string): SessionState {
@@ -35,21 +35,18 @@ export function decodeSession (token: string): SessionState {
   } catch {
     throw new InvalidArgumentError('session token is corrupt: pass the token exactly as quorumkv returned it')
   }
-  if (!Array.isArray(raw) || raw[0] !== tokenVersion || !Number.isSafeInteger(raw[1]) || (raw[1] as number) < 0 ||
-    raw[2] === null || typeof raw[2] !== 'object' || Array.isArray(raw[2])) {
+  if (!Array.isArray(raw) || (raw[0] !== 1 && raw[0] !== tokenVersion) || !Number.isSafeInteger(raw[1]) || (raw[1] as number) < 0) {
     throw new InvalidArgumentError(`session token is not a version ${tokenVersion} token: pass the token exactly as quorumkv returned it`)
   }
-  const vv: Record<string, number> = {}
-  for (const [node, counter] of Object.entries(raw[2] as Record<string, unknown>)) {
-    if (!Number.isSafeInteger(counter) || (counter as number) < 0) throw new InvalidArgumentError('session token is corrupt: bad version vector')
-    vv[node] = counter as number
-  }
-  return { raftIndex: raw[1] as number, vv }
+  // Version 1 tokens (before quorum collections) carry no quorum part.
+  const quorum = raw[0] === 1 ? emptyQuorumSession() : sessionFromWire(raw[2])
+  return { raftIndex: raw[1] as number, quorum }
 }
 
 /** The least session that has seen everything both have seen. */
-export function mergeSessions (a: SessionState, b: SessionState): SessionState {
-  const vv = { ...a.vv }
-  for (const [node, counter] of Object.entries(b.vv)) vv[node] = Math.max(vv[node] ?? 0, counter)
-  return { raftIndex: Math.max(a.raftIndex, b.raftIndex), vv }
+export function mergeSessions (a: SessionState, b: Partial<SessionState>): SessionState {
+  return {
+    raftIndex: Math.max(a.raftIndex, b.raftIndex ?? 0),
+    quorum: b.quorum === undefined ? a.quorum : joinSessions(a.quorum, b.quorum)
+  }
 }

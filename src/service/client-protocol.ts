@@ -16,6 +16,8 @@ export type ClientRequest =
   | { op: 'put', key: string, value: Uint8Array, options: Record<string, unknown>, client: ClientStamp }
   | { op: 'delete', key: string, options: Record<string, unknown>, client: ClientStamp }
   | { op: 'get', key: string, options: Record<string, unknown> }
+  | { op: 'increment', key: string, delta: number, options: Record<string, unknown> }
+  | { op: 'set-add' | 'set-remove', key: string, element: string, options: Record<string, unknown> }
 
 /** `leader`: the Raft leader this node knows of, so a client can send its next calls there. */
 export type ClientResponse = (WriteResult | RawRead) & { leader?: string }
@@ -37,6 +39,12 @@ export function parseClientRequest (raw: unknown): ClientRequest {
       if (!(r.value instanceof Uint8Array)) throw new InvalidArgumentError('client request value must be bytes')
       return { op: 'put', ...base, value: r.value, client: parseClientStamp(r.client) }
     case 'delete': return { op: 'delete', ...base, client: parseClientStamp(r.client) }
+    case 'increment':
+      if (!Number.isSafeInteger(r.delta)) throw new InvalidArgumentError('client request delta must be a safe integer')
+      return { op: 'increment', ...base, delta: r.delta as number }
+    case 'set-add': case 'set-remove':
+      if (typeof r.element !== 'string') throw new InvalidArgumentError('client request element must be a string')
+      return { op: r.op, ...base, element: r.element }
     default: throw new InvalidArgumentError(`unknown client op ${JSON.stringify(r.op)}`)
   }
 }
@@ -56,6 +64,12 @@ export function registerClientProtocol (transport: Transport, service: KvService
         case 'delete':
           access.check(from, 'write', request.key)
           return withLeader(await service.delete(request.key, options, request.client), leaderHint())
+        case 'increment':
+          access.check(from, 'write', request.key)
+          return await service.increment(request.key, request.delta, options)
+        case 'set-add': case 'set-remove':
+          access.check(from, 'write', request.key)
+          return await service.setOp(request.op, request.key, request.element, options)
       }
     }
   }

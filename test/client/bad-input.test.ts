@@ -11,7 +11,7 @@ describe('bad input from a caller', () => {
 
   beforeAll(async () => {
     dir = await tempDir()
-    node = await createNode({ schemaVersion: 1, dataDir: dir.path, limits: { valueBytesMax: 4096, keyBytesMax: 64, frameBytesMax: 16384 } }, { logger: silentLogger })
+    node = await createNode({ schemaVersion: 1, dataDir: dir.path, limits: { valueBytesMax: 4096, keyBytesMax: 64, frameBytesMax: 80_000 }, raft: { snapshotChunkBytes: 4096 } }, { logger: silentLogger })
     kv = node.client()
     baseline = await kv.put('k/target', { original: true })
   })
