@@ -28,6 +28,8 @@ const repoRoot = fileURLToPath(new URL('../../..', import.meta.url))
 const registerModule = join(repoRoot, 'src/runtime/register.js')
 const etcdBinary = '/usr/bin/etcd'
 const progressIntervalMs = 1_000
+/** Off a terminal, a line at least this often while a benchmark prints nothing itself. */
+const quietLineMs = 10_000
 const outputLinesMax = 10_000
 
 // Warm-ups are a sixth of the measured window, as in the benchmarks' own defaults.
@@ -37,7 +39,7 @@ const benches: Bench[] = [
     file: 'bench/local.ts',
     describe: 'one embedded node: synced puts and gets at 1 and 64 callers, beside raw level',
     args: (d) => ['--duration-ms', String(d), '--warmup-ms', String(Math.round(d / 6))],
-    estimateMs: (d) => 7 * (d + d / 6) + 2_000
+    estimateMs: (d) => 9 * (d + d / 6) + 2_000
   },
   {
     name: 'strong',
@@ -105,9 +107,15 @@ async function runOne (b: Bench, durationMs: number, skipEtcd: boolean, io: CliI
   const out: string[] = []
   const errTail: string[] = []
   let note = ''
+  let lastLineAt = started
   const show = (): void => {
     const text = line(Date.now() - started, note)
-    if (tty) io.err(`\r\u001b[2K${text.slice(0, (process.stderr.columns ?? 100) - 1)}`)
+    if (tty) {
+      io.err(`\r\u001b[2K${text.slice(0, (process.stderr.columns ?? 100) - 1)}`)
+    } else if (Date.now() - lastLineAt >= quietLineMs) {
+      lastLineAt = Date.now()
+      io.err(`${text}\n`)
+    }
   }
   createInterface({ input: child.stdout }).on('line', (l) => { if (out.length < outputLinesMax) out.push(l) })
   createInterface({ input: child.stderr }).on('line', (l) => {
@@ -115,8 +123,12 @@ async function runOne (b: Bench, durationMs: number, skipEtcd: boolean, io: CliI
     errTail.push(l)
     if (errTail.length > 20) errTail.shift()
     // Off a terminal, each of the benchmark's own progress lines is one line of progress.
-    if (!tty) io.err(`${line(Date.now() - started, note)}\n`)
-    else show()
+    if (!tty) {
+      lastLineAt = Date.now()
+      io.err(`${line(Date.now() - started, note)}\n`)
+    } else {
+      show()
+    }
   })
   const timer = setInterval(show, progressIntervalMs)
   const { code, signal } = await new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolveExit) => {

@@ -1,9 +1,10 @@
-import { resolve } from 'node:path'
+import { isAbsolute, relative, resolve } from 'node:path'
 import { LocalCluster, readClusterFile, runningRecordedMembers, stopRecordedCluster, type ClusterFile } from '../../../cluster/local.js'
 import { AdminClient } from '../admin-client.js'
 import { formatView, gatherClusterView, table, transportAddress, type ClusterView } from '../cluster-view.js'
 import { CliError, ExitCode, UsageError } from '../errors.js'
 import { parseIntFlag } from '../parse.js'
+import { defaultDir } from '../defaults.js'
 import type { CliIo } from '../io.js'
 
 export interface ClusterUpOptions {
@@ -42,7 +43,8 @@ export async function runClusterUp (options: ClusterUpOptions, io: CliIo): Promi
   }
   const say = (line: string): void => { io.err(`${line}\n`) }
   say(`starting ${nodes} node${nodes === 1 ? '' : 's'} in ${dir} ...`)
-  let stopping = false
+  const stop = new Stop()
+  let exited = 0
   const cluster = await LocalCluster.start({
     nodes,
     dir,
@@ -51,33 +53,77 @@ export async function runClusterUp (options: ClusterUpOptions, io: CliIo): Promi
     logLevel,
     logs: 'files',
     detach: options.detach === true,
-    onExit: (name, code, signal) => { if (!stopping) say(`${name} exited (code ${String(code)}, signal ${String(signal)}); see ${dir}/${name}.log`) }
+    onExit: (name, code, signal) => {
+      if (stop.reason !== undefined) return
+      say(`${name} exited (code ${String(code)}, signal ${String(signal)}); see ${dir}/${name}.log`)
+      if (++exited === nodes) stop.set('every node exited')
+    }
   })
+  // From here on a signal stops the nodes started (during the start above the default handler
+  // ends this process; foreground nodes share its Ctrl-C, detached ones are in cluster.json).
+  stop.listen()
   let admin: AdminClient | undefined
   try {
     admin = await AdminClient.open(cluster.clientKey, cluster.peers)
     const names = new Map(cluster.members.map(m => [m.peerId, m.name]))
-    const view = await waitForLeader(admin, names, readyTimeoutMs)
+    const view = await waitForLeader(admin, names, readyTimeoutMs, stop)
     io.out(describeCluster(cluster, view, options))
     if (options.detach === true) return ExitCode.Ok
-    return await watch(admin, names, cluster, say, () => { stopping = true })
+    await watch(admin, names, say, stop)
+    say(`${stop.reason as string}: stopping the cluster ...`)
+    await cluster.stopAll()
+    say('stopped')
+    return stop.reason === 'SIGINT' || stop.reason === 'SIGTERM' ? ExitCode.Ok : ExitCode.Failure
   } catch (err) {
-    stopping = true
+    stop.set('failed')
     await cluster.stopAll()
     throw err
   } finally {
+    stop.dispose()
     await admin?.close()
   }
 }
 
-async function waitForLeader (admin: AdminClient, names: Map<string, string>, timeoutMs: number): Promise<ClusterView> {
+/** Why the foreground cluster stops: a signal, or every node gone. Wakes a waiting loop at once. */
+class Stop {
+  reason: string | undefined
+  private wake: () => void = () => {}
+  private readonly onSignal = (signal: NodeJS.Signals): void => { this.set(signal) }
+
+  listen (): void {
+    process.on('SIGINT', this.onSignal)
+    process.on('SIGTERM', this.onSignal)
+  }
+
+  dispose (): void {
+    process.off('SIGINT', this.onSignal)
+    process.off('SIGTERM', this.onSignal)
+  }
+
+  set (reason: string): void {
+    this.reason ??= reason
+    this.wake()
+  }
+
+  /** Sleeps `ms`, or less if a stop reason arrives. */
+  async sleep (ms: number): Promise<void> {
+    if (this.reason !== undefined) return
+    await new Promise<void>((resolveSleep) => {
+      const timer = setTimeout(() => { resolveSleep() }, ms)
+      this.wake = () => { clearTimeout(timer); resolveSleep() }
+    })
+  }
+}
+
+async function waitForLeader (admin: AdminClient, names: Map<string, string>, timeoutMs: number, stop: Stop): Promise<ClusterView> {
   const deadline = Date.now() + timeoutMs
   let view: ClusterView | undefined
   while (Date.now() < deadline) {
+    if (stop.reason !== undefined) throw new CliError('INTERRUPTED', `${stop.reason} before a leader was elected; the nodes were stopped`)
     view = await gatherClusterView(admin, names, statusTimeoutMs)
     const leader = view.members.find(m => m.peerId === view?.leader)
     if (leader?.alive === true && leader.role === 'leader') return view
-    await sleep(readyPollMs)
+    await stop.sleep(readyPollMs)
   }
   throw new CliError('TIMEOUT', `the nodes started but elected no leader within ${timeoutMs} ms; see the logs in the cluster directory${view === undefined ? '' : `\n${formatView(view)}`}`)
 }
@@ -85,28 +131,24 @@ async function waitForLeader (admin: AdminClient, names: Map<string, string>, ti
 function describeCluster (cluster: LocalCluster, view: ClusterView, options: ClusterUpOptions): string {
   const leaderName = cluster.members.find(m => m.peerId === view.leader)?.name ?? view.leader ?? 'none'
   const rows = cluster.members.map(m => [m.name, m.peerId, transportAddress(m.multiaddrs[0]), m.httpAddr === null ? '-' : `http://${m.httpAddr}`, String(m.pid ?? '-'), m.peerId === view.leader ? 'leader' : view.members.find(v => v.peerId === m.peerId)?.role ?? '-'])
-  const dirFlag = resolve(options.dir) === resolve('.quorumkv') ? '' : ` --dir ${options.dir}`
+  const dirFlag = resolve(options.dir) === resolve(defaultDir) ? '' : ` --dir ${options.dir}`
+  const cli = invocation()
   return `quorumkv cluster of ${cluster.members.length} in ${cluster.dir}\n` +
     table(['NAME', 'PEER ID', 'ADDRESS', 'METRICS', 'PID', 'ROLE'], rows) +
     `leader: ${leaderName} (term ${String(view.term)})\n` +
     `client key: ${cluster.clientKey}; node logs: ${cluster.dir}/<name>.log\n` +
     (options.detach === true
-      ? `running in the background; stop it with: quorumkv cluster down${dirFlag}\n`
-      : `try, in another terminal: quorumkv put greeting hello${dirFlag}   then   quorumkv get greeting --consistency strong${dirFlag}\nCtrl-C stops the cluster.\n`)
+      ? `running in the background; stop it with: ${cli} cluster down${dirFlag}\n`
+      : `try, in another terminal: ${cli} put greeting hello${dirFlag}   then   ${cli} get greeting --consistency strong${dirFlag}\nCtrl-C stops the cluster.\n`)
 }
 
-/** Foreground: a line per change of leader or reachability until SIGINT/SIGTERM. */
-async function watch (admin: AdminClient, names: Map<string, string>, cluster: LocalCluster, say: (line: string) => void, markStopping: () => void): Promise<number> {
-  let stop: (signal: NodeJS.Signals) => void = () => {}
-  const stopped = new Promise<NodeJS.Signals>((resolveStop) => { stop = resolveStop })
-  process.once('SIGINT', () => { stop('SIGINT') })
-  process.once('SIGTERM', () => { stop('SIGTERM') })
+/** Foreground: a line per change of leader or reachability until a stop reason arrives. */
+async function watch (admin: AdminClient, names: Map<string, string>, say: (line: string) => void, stop: Stop): Promise<void> {
   let last = await gatherClusterView(admin, names, statusTimeoutMs)
   const nameOf = (peer: string | null): string => peer === null ? 'none' : names.get(peer) ?? peer
-  let signal: NodeJS.Signals | undefined
-  while (signal === undefined) {
-    signal = await Promise.race([stopped, sleep(watchIntervalMs).then(() => undefined)])
-    if (signal !== undefined) break
+  while (stop.reason === undefined) {
+    await stop.sleep(watchIntervalMs)
+    if (stop.reason !== undefined) break
     const now = await gatherClusterView(admin, names, statusTimeoutMs)
     const time = new Date().toTimeString().slice(0, 8)
     if (now.leader !== last.leader || now.term !== last.term) say(`${time} leader: ${nameOf(now.leader)} (term ${String(now.term)})`)
@@ -116,11 +158,6 @@ async function watch (admin: AdminClient, names: Map<string, string>, cluster: L
     }
     last = now
   }
-  markStopping()
-  say(`${signal}: stopping the cluster ...`)
-  await cluster.stopAll()
-  say('stopped')
-  return ExitCode.Ok
 }
 
 export interface ClusterDirOptions {
@@ -167,6 +204,14 @@ export async function runClusterStatus (options: ClusterDirOptions, io: CliIo): 
   return ExitCode.Ok
 }
 
-async function sleep (ms: number): Promise<void> {
-  await new Promise(resolveSleep => setTimeout(resolveSleep, ms))
+
+/**
+ * How to type this command here: `./bin/quorumkv.js` from inside the repository (a fresh clone
+ * has no `quorumkv` on its PATH), else `quorumkv`.
+ */
+function invocation (): string {
+  const script = process.argv[1]
+  if (script === undefined || !script.endsWith('quorumkv.js')) return 'quorumkv'
+  const rel = relative(process.cwd(), script)
+  return rel.startsWith('..') || isAbsolute(rel) ? 'quorumkv' : `./${rel}`
 }
