@@ -164,7 +164,8 @@ export class RaftNode {
       preVote: init.raft.preVote,
       checkQuorum: init.raft.checkQuorum,
       readMode: init.raft.readMode,
-      leaseDriftTicks: Math.ceil(init.raft.clockDriftBoundMs / this.tickMs),
+      // One tick more than the drift bound covers tick granularity (see the core's lease reads).
+      leaseDriftTicks: 1 + Math.ceil(init.raft.clockDriftBoundMs / this.tickMs),
       inflightMessagesMax: init.raft.inflightMessagesMax,
       inflightBytesMax: init.raft.inflightBytesMax,
       uncommittedBytesMax: init.raft.uncommittedBytesMax,
@@ -213,7 +214,7 @@ export class RaftNode {
         : await this.changeHere(request.change, signal)
     })
     this.receiver.start()
-    this.lastTickAt = this.time.now()
+    this.lastTickAt = performance.now()
     this.ticker = setInterval(() => { this.onTimer() }, this.tickMs)
     this.ticker.unref?.()
     this.kick()
@@ -399,9 +400,10 @@ export class RaftNode {
 
   private onTimer (): void {
     if (this.stopped || this.failure !== undefined) return
-    const now = this.time.now()
+    // Ticks follow a monotonic clock: a wall-clock step must neither stall nor rush elections and leases.
+    const now = performance.now()
     const ticks = Math.min(catchUpTicksMax, Math.max(1, Math.floor((now - this.lastTickAt) / this.tickMs)))
-    this.lastTickAt = now
+    this.lastTickAt = ticks === catchUpTicksMax ? now : this.lastTickAt + ticks * this.tickMs
     try {
       for (let i = 0; i < ticks; i++) this.core.tick()
     } catch (err) {
