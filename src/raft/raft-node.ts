@@ -402,8 +402,10 @@ export class RaftNode {
     if (this.stopped || this.failure !== undefined) return
     // Ticks follow a monotonic clock: a wall-clock step must neither stall nor rush elections and leases.
     const now = performance.now()
-    const ticks = Math.min(catchUpTicksMax, Math.max(1, Math.floor((now - this.lastTickAt) / this.tickMs)))
-    this.lastTickAt = ticks === catchUpTicksMax ? now : this.lastTickAt + ticks * this.tickMs
+    const elapsed = Math.floor((now - this.lastTickAt) / this.tickMs)
+    const ticks = Math.min(catchUpTicksMax, Math.max(1, elapsed))
+    // A timer that fires a little early still ticks once; the base then restarts from now.
+    this.lastTickAt = elapsed >= 1 && elapsed < catchUpTicksMax ? this.lastTickAt + ticks * this.tickMs : now
     try {
       for (let i = 0; i < ticks; i++) this.core.tick()
     } catch (err) {
