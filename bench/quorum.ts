@@ -1,0 +1,108 @@
+// npm run bench:quorum [-- --duration-ms 5000 --warmup-ms 1000 --clients 64]
+// A 3-node quorumkv cluster of separate processes on 127.0.0.1; a quorum collection `q` (n 3, w 2,
+// r 2, lww) beside the default raft collection. Closed-loop clients of one remote client write and
+// read 256 B values over 100k keys: eventual (W=1) and quorum (W=2) puts, and in the same run strong
+// puts through Raft for the ratio; R=1 and R=2 gets, and causal gets with a token from a write.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { LocalCluster } from '../cluster/local.js'
+import { connect, type Client } from '../src/index.js'
+import { numberFlag, printTable, runLoad, type Row } from './lib/harness.js'
+import { cpuMsOf } from './lib/proc.js'
+
+const durationMs = numberFlag('duration-ms', 5000)
+const warmupMs = numberFlag('warmup-ms', 1000)
+const clients = numberFlag('clients', 64)
+const keys = 100_000
+const value = 'v'.repeat(256)
+/** Each loop also stops here, so a run ends even if the clock misbehaves. */
+const opsPerClientMax = 1_000_000
+const requestTimeoutMs = 10_000
+const collection = 'q'
+const collections = { [collection]: { mode: 'quorum', merge: 'lww', n: 3, w: 2, r: 2 } }
+
+if (!Number.isInteger(clients) || clients < 1 || clients > 4096) throw new Error('--clients must be an integer from 1 to 4096')
+
+const keyIndex = (c: number, i: number): number => (c * 7919 + i * 104729) % keys
+const quorumKey = (c: number, i: number): string => `${collection}/${keyIndex(c, i)}`
+const raftKey = (c: number, i: number): string => `bench/${keyIndex(c, i)}`
+
+type Op = (c: number, i: number) => Promise<unknown>
+
+/**
+ * What the quorum puts wrote, per client loop, so gets find values, and the last session token
+ * each loop got from a W=2 write, for the causal reads.
+ */
+const written = new Array<number>(clients).fill(0)
+const tokens = new Array<string | undefined>(clients).fill(undefined)
+/** A key client `c` wrote (its i-th get cycles over them); a loop that wrote nothing reads its first key. */
+const writtenKey = (c: number, i: number): string => quorumKey(c, i % Math.max(1, written[c] as number))
+
+function workloads (kv: Client): Array<[string, Op]> {
+  const quorumPut = (options: { consistency: 'eventual' } | { w: number }): Op => async (c, i) => {
+    const result = await kv.put(quorumKey(c, i), value, options)
+    written[c] = Math.max(written[c] as number, i + 1)
+    if ('w' in options) tokens[c] = result.session
+    return result
+  }
+  return [
+    ['put-eventual', quorumPut({ consistency: 'eventual' })],
+    ['put-quorum', quorumPut({ w: 2 })],
+    ['put-strong', async (c, i) => await kv.put(raftKey(c, i), value)],
+    ['get-r1', async (c, i) => await kv.get(writtenKey(c, i), { consistency: 'eventual', r: 1 })],
+    ['get-r2', async (c, i) => await kv.get(writtenKey(c, i), { consistency: 'eventual', r: 2 })],
+    ['get-causal', async (c, i) => {
+      const session = tokens[c]
+      return await kv.get(writtenKey(c, i), { consistency: 'causal', ...(session !== undefined ? { session } : {}) })
+    }]
+  ]
+}
+
+const rows: Row[] = []
+const dir = await mkdtemp(join(tmpdir(), 'quorumkv-bench-quorum-'))
+try {
+  const cluster = await LocalCluster.start({ nodes: 3, dir, logLevel: 'warn', configOverrides: { collections } })
+  try {
+    const kv = await connect({ peers: cluster.peers, identity: cluster.clientKey, requestTimeoutMs })
+    try {
+      // The first strong write waits for a leader; the first quorum write dials the peers.
+      await kv.put('warm', 1)
+      await kv.put(`${collection}/warm`, 1, { w: 3 })
+      const pids = (): number[] => cluster.members.map(m => m.pid ?? -1)
+      for (const [workload, op] of workloads(kv)) {
+        const before = await cpuMsOf(pids())
+        const r = await runLoad({ clients, durationMs, warmupMs, opsPerClientMax }, op)
+        const after = await cpuMsOf(pids())
+        // Server CPU over warm-up and measurement, per measured op: an upper bound, stated as such.
+        const serverCpuMsPerOp = r.ops === 0 ? 0 : (after - before) / r.ops * (durationMs / (durationMs + warmupMs))
+        rows.push({ workload, clients, system: 'quorumkv', opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, p999Ms: r.p999Ms, cpuMsPerOp: r.cpuMsPerOp, serverCpuMsPerOp, ops: r.ops, errors: r.errors })
+        console.error(`quorumkv ${workload} x${clients}: ${r.opsPerSec.toFixed(0)} ops/s, ${r.errors} errors`)
+      }
+      console.error(`session token: ${kv.session().length} characters`)
+    } finally {
+      await kv.close()
+    }
+  } finally {
+    await cluster.stopAll()
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true })
+}
+
+const opsPerSecOf = (workload: string): number => (rows.find(r => r.workload === workload)?.opsPerSec as number | undefined) ?? 0
+const strongPutOpsPerSec = opsPerSecOf('put-strong')
+const ratioToStrong = (workload: string): number => strongPutOpsPerSec === 0 ? 0 : opsPerSecOf(workload) / strongPutOpsPerSec
+for (const row of rows) if (String(row.workload).startsWith('put-')) row.vsStrongPut = ratioToStrong(String(row.workload))
+const eventualToStrongPutRatio = ratioToStrong('put-eventual')
+
+printTable(`bench:quorum: 3 nodes on 127.0.0.1, collection "${collection}" (quorum, lww, n 3, w 2, r 2), 256 B values, 100k keys, ${clients} closed-loop clients`, rows,
+  ['workload', 'clients', 'system', 'opsPerSec', 'p50Ms', 'p99Ms', 'p999Ms', 'cpuMsPerOp', 'serverCpuMsPerOp', 'errors', 'vsStrongPut'])
+console.log(`eventual / strong put throughput: ${eventualToStrongPutRatio.toFixed(2)}x`)
+// The last line: one JSON object (bench/lib/harness.ts printJsonLine has no place for the ratio).
+const round = (v: string | number): string | number => typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(4)) : v
+process.stdout.write(`${JSON.stringify({
+  bench: 'quorum',
+  rows: rows.map(r => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v)]))),
+  eventualToStrongPutRatio: round(eventualToStrongPutRatio)
+})}\n`)
