@@ -86,14 +86,17 @@ export class LocalCluster {
     const clientKey = join(dir, 'client.key')
     const client = await identityAt(clientKey)
     const fixed = options.basePort !== undefined && options.basePort > 0
+    const wanted = options.http === true ? 2 * options.nodes : options.nodes
+    // One call for all of them: ports from two calls could coincide (each call releases its own).
+    const free = fixed ? [] : await freePorts(wanted)
     const ports = fixed
       ? Array.from({ length: options.nodes }, (_, i) => (options.basePort as number) + i)
-      : await freePorts(options.nodes)
+      : free.slice(0, options.nodes)
     const httpPorts = options.http !== true
       ? []
       : fixed
         ? Array.from({ length: options.nodes }, (_, i) => (options.basePort as number) + httpPortOffset + i)
-        : await freePorts(options.nodes)
+        : free.slice(options.nodes)
     const members: MemberInfo[] = []
     for (let i = 0; i < options.nodes; i++) {
       const name = `node${i + 1}`

@@ -285,7 +285,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       await stopping
     }
   }
-  if (transport !== undefined) registerAdminProtocol(transport, access, node, { httpAddr: http?.address ?? null })
+  if (transport !== undefined) registerAdminProtocol(transport, access, node, { httpAddr: http?.address ?? null, appliedIndex: () => stateMachine.appliedIndex })
   return node
 }
 

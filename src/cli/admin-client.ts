@@ -78,12 +78,13 @@ export function parseStatus (raw: unknown): AdminStatus {
   const s = raw as Record<string, unknown>
   if (raw === null || typeof raw !== 'object') throw bad('status is not an object')
   if (typeof s.peerId !== 'string' || !(s.name === null || typeof s.name === 'string') || !isStrings(s.multiaddrs) ||
-    !(s.httpAddr === null || typeof s.httpAddr === 'string')) throw bad('status fields')
+    !(s.httpAddr === null || typeof s.httpAddr === 'string') || !isIndex(s.appliedIndex)) throw bad('status fields')
   return {
     peerId: s.peerId,
     name: s.name,
     multiaddrs: s.multiaddrs,
     httpAddr: s.httpAddr,
+    appliedIndex: s.appliedIndex,
     raft: s.raft === null ? null : parseRaft(s.raft),
     members: parseMembers(s.members)
   }

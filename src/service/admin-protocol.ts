@@ -45,6 +45,8 @@ export interface AdminStatus {
   multiaddrs: string[]
   /** The bound `host:port` of GET /metrics and /healthz, or null without one. */
   httpAddr: string | null
+  /** What this node's state machine has applied (a node alone has no Raft status to say it). */
+  appliedIndex: number
   /** Null for a node alone (no Raft). */
   raft: AdminRaftStatus | null
   members: AdminMember[]
@@ -84,7 +86,7 @@ export function parseAdminRequest (raw: unknown): AdminRequest {
   }
 }
 
-export function registerAdminProtocol (transport: Transport, access: AccessControl, target: AdminTarget, extra: { httpAddr?: string | null } = {}): void {
+export function registerAdminProtocol (transport: Transport, access: AccessControl, target: AdminTarget, extra: { httpAddr?: string | null, appliedIndex?: () => number } = {}): void {
   const handler: MessageHandler<AdminRequest> = {
     parse: parseAdminRequest,
     onRequest: async (from, request): Promise<AdminResponse> => {
@@ -96,6 +98,7 @@ export function registerAdminProtocol (transport: Transport, access: AccessContr
             name: target.config.name ?? null,
             multiaddrs: target.multiaddrs,
             httpAddr: extra.httpAddr ?? null,
+            appliedIndex: extra.appliedIndex?.() ?? target.raftStatus()?.appliedIndex ?? 0,
             raft: target.raftStatus(),
             members: target.members()
           }

@@ -11,6 +11,7 @@ function status (peerId: string, role: string, term: number, leader: string | nu
     name: null,
     multiaddrs: [`/ip4/127.0.0.1/tcp/1/p2p/${peerId}`],
     httpAddr: null,
+    appliedIndex: applied,
     raft: { leader, role, term, commitIndex: commit, appliedIndex: applied, voters: ['A', 'B', 'C'], learners: [], matchIndex: {} },
     members: [member('A'), member('B'), member('C', 'dead')]
   }
@@ -42,8 +43,8 @@ describe('the cluster view built from each member\'s answer', () => {
   })
 
   it('shows a node alone as its own leader', () => {
-    const alone: AdminStatus = { peerId: 'S', name: 'solo', multiaddrs: [], httpAddr: null, raft: null, members: [{ ...member('S'), name: 'solo' }] }
+    const alone: AdminStatus = { peerId: 'S', name: 'solo', multiaddrs: [], httpAddr: null, appliedIndex: 4, raft: null, members: [{ ...member('S'), name: 'solo' }] }
     const view = buildView(new Map([['S', alone]]), new Map())
-    expect(view).toMatchObject({ leader: 'S', term: 0, members: [{ peerId: 'S', role: 'leader', alive: true }] })
+    expect(view).toMatchObject({ leader: 'S', term: 0, members: [{ peerId: 'S', role: 'leader', alive: true, appliedIndex: 4, lag: 0 }] })
   })
 })

@@ -43,7 +43,7 @@ describe('the admin protocol', () => {
     const { call } = setUp()
     expect(adminProtocol).toBe('/quorumkv/admin/1.0.0')
     for (const peer of [admin, memberPeer]) {
-      expect(await call(peer, { op: 'status' })).toMatchObject({ peerId: 'self', name: 'node1', httpAddr: '127.0.0.1:9464', raft: { leader: 'self', term: 2 }, members: [{ peerId: 'self' }] })
+      expect(await call(peer, { op: 'status' })).toMatchObject({ peerId: 'self', name: 'node1', httpAddr: '127.0.0.1:9464', appliedIndex: 5, raft: { leader: 'self', term: 2 }, members: [{ peerId: 'self' }] })
       expect(await call(peer, { op: 'members' })).toMatchObject({ members: [{ peerId: 'self', role: 'voter' }] })
     }
   })
