@@ -1,4 +1,4 @@
-// npm run bench:quorum [-- --duration-ms 5000 --warmup-ms 1000 --clients 64]
+// npm run bench:quorum [-- --duration-ms 5000 --warmup-ms 1000 --clients 64 --workloads put-eventual,get-r1 --cpu-prof-dir DIR]
 // A 3-node quorumkv cluster of separate processes on 127.0.0.1; a quorum collection `q` (n 3, w 2,
 // r 2, lww) beside the default raft collection. Closed-loop clients of one remote client write and
 // read 256 B values over 100k keys: eventual (W=1) and quorum (W=2) puts, and in the same run strong
@@ -21,6 +21,12 @@ const opsPerClientMax = 1_000_000
 const requestTimeoutMs = 10_000
 const collection = 'q'
 const collections = { [collection]: { mode: 'quorum', merge: 'lww', n: 3, w: 2, r: 2 } }
+
+const stringFlag = (name: string): string | undefined => process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : undefined
+/** Run only these workloads (the gets read what the puts that ran wrote). */
+const only = stringFlag('workloads')?.split(',')
+/** Profile the node processes (V8 .cpuprofile files written there when they stop). */
+const cpuProfDir = stringFlag('cpu-prof-dir')
 
 if (!Number.isInteger(clients) || clients < 1 || clients > 4096) throw new Error('--clients must be an integer from 1 to 4096')
 
@@ -62,7 +68,7 @@ function workloads (kv: Client): Array<[string, Op]> {
 const rows: Row[] = []
 const dir = await mkdtemp(join(tmpdir(), 'quorumkv-bench-quorum-'))
 try {
-  const cluster = await LocalCluster.start({ nodes: 3, dir, logLevel: 'warn', configOverrides: { collections } })
+  const cluster = await LocalCluster.start({ nodes: 3, dir, logLevel: 'warn', configOverrides: { collections }, ...(cpuProfDir !== undefined ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] } : {}) })
   try {
     const kv = await connect({ peers: cluster.peers, identity: cluster.clientKey, requestTimeoutMs })
     try {
@@ -70,7 +76,7 @@ try {
       await kv.put('warm', 1)
       await kv.put(`${collection}/warm`, 1, { w: 3 })
       const pids = (): number[] => cluster.members.map(m => m.pid ?? -1)
-      for (const [workload, op] of workloads(kv)) {
+      for (const [workload, op] of workloads(kv).filter(([w]) => only === undefined || only.includes(w))) {
         const before = await cpuMsOf(pids())
         const r = await runLoad({ clients, durationMs, warmupMs, opsPerClientMax }, op)
         const after = await cpuMsOf(pids())
