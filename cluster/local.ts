@@ -148,6 +148,7 @@ export class LocalCluster {
     const logFile = join(this.dir, `${m.name}.log`)
     // The child gets its own descriptor of the log file, so its logs outlive this process.
     const logHandle = logs === 'files' ? await open(logFile, 'a') : undefined
+    const logOffset = logHandle === undefined ? 0 : (await logHandle.stat()).size
     let child: ChildProcess
     try {
       child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), '--import', registerModule, nodeMain, m.configFile], {
@@ -159,14 +160,31 @@ export class LocalCluster {
       await logHandle?.close()
     }
     this.processes.set(m.name, child)
-    if (typeof logs === 'function' && child.stderr !== null) createInterface({ input: child.stderr }).on('line', line => { logs(m.name, line) })
-    else if (logs === 'ignore') child.stderr?.resume()
+    // The last lines a node wrote, to say why it did not start.
+    const tail: string[] = []
+    if (child.stderr !== null && logs !== 'inherit') {
+      createInterface({ input: child.stderr }).on('line', line => {
+        tail.push(line)
+        if (tail.length > startTailLinesMax) tail.shift()
+        if (typeof logs === 'function') logs(m.name, line)
+      })
+    }
     child.once('exit', () => { this.processes.delete(m.name); m.pid = null })
     const timeoutMs = this.options.startTimeoutMs ?? 30_000
-    const seeLogs = logs === 'files' ? `; see ${logFile}` : ''
+    const why = async (): Promise<string> => {
+      const lines = logs === 'files' ? await readTail(logFile, logOffset) : tail
+      const reason = startFailure(lines)
+      return `${reason === undefined ? '' : `: ${reason}`}${logs === 'files' ? `; see ${logFile}` : ''}`
+    }
     await new Promise<void>((resolveStart, reject) => {
-      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${m.name} did not start within ${timeoutMs} ms${seeLogs}`)) }, timeoutMs)
-      child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`${m.name} exited during start (code ${String(code)}, signal ${String(signal)})${seeLogs}`)) })
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL')
+        why().then(w => { reject(new Error(`${m.name} did not start within ${timeoutMs} ms${w}`)) }, reject)
+      }, timeoutMs)
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer)
+        why().then(w => { reject(new Error(`${m.name} exited during start (code ${String(code)}, signal ${String(signal)})${w}`)) }, reject)
+      })
       createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', line => {
         let msg: { event?: string, pid?: number }
         try { msg = JSON.parse(line) as typeof msg } catch { return }
@@ -196,6 +214,8 @@ export class LocalCluster {
     const m = this.member(name)
     const child = this.processes.get(m.name)
     if (child === undefined) return
+    // A detached child was unref'd: hold the event loop until its exit is seen.
+    child.ref()
     const done = new Promise<void>(resolveExit => { child.once('exit', () => { resolveExit() }) })
     child.kill(signal)
     await done
@@ -228,8 +248,42 @@ async function writeClusterFileAtomically (dir: string, file: ClusterFile): Prom
 /** Node i's HTTP port is basePort + httpPortOffset + i, clear of the libp2p ports of up to 16 nodes. */
 const httpPortOffset = 100
 const stopTimeoutMs = 15_000
+const startTailLinesMax = 40
+const startTailBytesMax = 16 * 1024
 const killTimeoutMs = 3_000
 const exitPollMs = 50
+
+async function readTail (path: string, from: number): Promise<string[]> {
+  try {
+    const handle = await open(path, 'r')
+    try {
+      const size = (await handle.stat()).size
+      const start = Math.max(from, size - startTailBytesMax)
+      const buffer = Buffer.alloc(Math.max(0, size - start))
+      await handle.read(buffer, 0, buffer.length, start)
+      return buffer.toString('utf8').split('\n')
+    } finally {
+      await handle.close()
+    }
+  } catch {
+    return []
+  }
+}
+
+/** The most telling line of a failed start: the last error message, not a stack frame. */
+function startFailure (lines: string[]): string | undefined {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = (lines[i] as string).trim()
+    if (line.startsWith('at ') || line === '') continue
+    try {
+      const entry = JSON.parse(line) as { level?: number, msg?: string, err?: { message?: string } }
+      if (typeof entry.level === 'number' && entry.level >= 50) return entry.err?.message ?? entry.msg
+      continue
+    } catch { /* not a log line */ }
+    if (/Error\b/.test(line)) return line.length > 300 ? `${line.slice(0, 300)}…` : line
+  }
+  return undefined
+}
 
 /** `<dir>/cluster.json`, checked; null when there is none. */
 export async function readClusterFile (dir: string): Promise<ClusterFile | null> {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -236,3 +237,23 @@ async function startedAt (child: ChildProcess): Promise<string> {
     })
   })
 }
+
+describe('quorumkv cluster up when a node cannot start', () => {
+  it('says why, exits 1, and leaves no node process behind', async () => {
+    const tmp = await tempDir('quorumkv-cli-busy-')
+    const busy = createServer()
+    await new Promise<void>(resolve => { busy.listen(0, '127.0.0.1', resolve) })
+    const port = (busy.address() as AddressInfo).port
+    try {
+      const dir = join(tmp.path, 'cluster')
+      const res = await cli(['cluster', 'up', '--detach', '--nodes', '1', '--dir', dir, '--base-port', String(port)])
+      expect(res.code).toBe(1)
+      expect(res.stderr).toMatch(/error: node1 exited during start \(code 1, signal null\): .*EADDRINUSE.*; see .*node1\.log/)
+      const file = parseClusterFile(await readFile(join(dir, 'cluster.json'), 'utf8'))
+      expect(file.members.map(m => m.pid)).toEqual([null])
+    } finally {
+      busy.close()
+      await tmp.cleanup()
+    }
+  })
+})

@@ -45,6 +45,7 @@ export async function runClusterUp (options: ClusterUpOptions, io: CliIo): Promi
   say(`starting ${nodes} node${nodes === 1 ? '' : 's'} in ${dir} ...`)
   const stop = new Stop()
   let exited = 0
+  let started = false
   const cluster = await LocalCluster.start({
     nodes,
     dir,
@@ -54,11 +55,13 @@ export async function runClusterUp (options: ClusterUpOptions, io: CliIo): Promi
     logs: 'files',
     detach: options.detach === true,
     onExit: (name, code, signal) => {
-      if (stop.reason !== undefined) return
+      // Exits while LocalCluster.start cleans up after a failed start are part of its error.
+      if (stop.reason !== undefined || !started) return
       say(`${name} exited (code ${String(code)}, signal ${String(signal)}); see ${dir}/${name}.log`)
       if (++exited === nodes) stop.set('every node exited')
     }
   })
+  started = true
   // From here on a signal stops the nodes started (during the start above the default handler
   // ends this process; foreground nodes share its Ctrl-C, detached ones are in cluster.json).
   stop.listen()
