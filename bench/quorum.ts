@@ -23,7 +23,7 @@ const collection = 'q'
 const collections = { [collection]: { mode: 'quorum', merge: 'lww', n: 3, w: 2, r: 2 } }
 
 const stringFlag = (name: string): string | undefined => process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : undefined
-/** Run only these workloads (the gets read what the puts that ran wrote). */
+/** Run only these workloads, in this order (the gets read what the puts that ran before them wrote). */
 const only = stringFlag('workloads')?.split(',')
 /** Profile the node processes (V8 .cpuprofile files written there when they stop). */
 const cpuProfDir = stringFlag('cpu-prof-dir')
@@ -76,7 +76,10 @@ try {
       await kv.put('warm', 1)
       await kv.put(`${collection}/warm`, 1, { w: 3 })
       const pids = (): number[] => cluster.members.map(m => m.pid ?? -1)
-      for (const [workload, op] of workloads(kv).filter(([w]) => only === undefined || only.includes(w))) {
+      const all = workloads(kv)
+      const unknown = only?.filter(w => !all.some(([name]) => name === w)) ?? []
+      if (unknown.length > 0) throw new Error(`unknown workloads ${unknown.join(', ')}: use ${all.map(([name]) => name).join(', ')}`)
+      for (const [workload, op] of only === undefined ? all : only.map(w => all.find(([name]) => name === w) as [string, Op])) {
         const before = await cpuMsOf(pids())
         const r = await runLoad({ clients, durationMs, warmupMs, opsPerClientMax }, op)
         const after = await cpuMsOf(pids())
