@@ -158,8 +158,8 @@ function buildProgram (io: CliIo, setExit: (code: number) => void): Command {
     .action(run(async (peer, o) => await (await import('./commands/status.js')).runMemberChange('remove-member', peer as string, o as never, io)))
 
   program.command('bench')
-    .description('run the benchmarks (local, strong, rpc) with a progress line')
-    .option('--only <names>', 'comma-separated subset: local, strong, rpc')
+    .description('run the benchmarks (local, strong, quorum, rpc) with a progress line')
+    .option('--only <names>', 'comma-separated subset: local, strong, quorum, rpc')
     .option('--duration-ms <ms>', 'measured time per row (default 3000)')
     .option('--skip-etcd', 'do not start etcd as the reference in strong')
     .option('--json', 'print one JSON line with every benchmark\'s rows')

@@ -49,6 +49,13 @@ const benches: Bench[] = [
     estimateMs: (d, skipEtcd) => (skipEtcd ? 1 : 2) * (12 * (d + d / 5) + 8_000)
   },
   {
+    name: 'quorum',
+    file: 'bench/quorum.ts',
+    describe: '3 node processes, a quorum collection: W=1 and W=2 puts beside strong puts, R=1, R=2 and causal gets',
+    args: (d) => ['--duration-ms', String(d), '--warmup-ms', String(Math.round(d / 5))],
+    estimateMs: (d) => 7 * (d + d / 5) + 8_000
+  },
+  {
     name: 'rpc',
     file: 'bench/rpc.ts',
     describe: 'libp2p request/response round trips beside plain TCP',
