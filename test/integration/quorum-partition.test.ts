@@ -17,9 +17,10 @@ import { tempDir } from '../support/tmp.js'
  * or-set, counters). One node is cut off by SIGSTOP (its links stay open but nothing answers,
  * and it keeps its state); the majority keeps taking W=2 and W=1 writes, set adds and increments;
  * then the node resumes. Read repair is off, so the replicas must converge through hinted handoff.
- * Checked: every replica's view becomes equal within a bounded wait (read with r: 1 through a
- * client pinned to each node, then from each node's LevelDB after the processes stop), no
- * acknowledged set add or unique-key write is lost, and counters are exact.
+ * Checked: every replica's view (value and etag, a digest of its causal context) becomes equal
+ * within a bounded wait, read with r: 1 through a client pinned to each node (the first answer,
+ * nearly always the node's own copy), then from each node's LevelDB after the processes stop (the
+ * copy alone); no acknowledged set add or unique-key write is lost; counters are exact.
  */
 const collections = {
   reg: { mode: 'quorum', merge: 'lww', n: 3, w: 2, r: 2 },
@@ -160,7 +161,9 @@ describe('a 3-node quorum cluster with one node cut off and healed', () => {
       const kv = client(name)
       const values = await Promise.all(keys.map(async key => {
         try {
-          return (await kv.get(key, { consistency: 'eventual', r: 1 }))?.value ?? null
+          // The etag digests the copy's causal context: equal etags mean the copies have seen the same writes.
+          const entry = await kv.get(key, { consistency: 'eventual', r: 1 })
+          return entry === undefined ? null : { value: entry.value, etag: entry.etag }
         } catch (err) {
           return { readFailed: codeOf(err) }
         }
@@ -199,7 +202,7 @@ describe('a 3-node quorum cluster with one node cut off and healed', () => {
     expect(okInPartition.add).toBeGreaterThan(0)
     expect(okInPartition.increment).toBeGreaterThan(0)
 
-    const finalOf = (name: string, key: string): unknown => (states.get(name) as Map<string, unknown>).get(key)
+    const finalOf = (name: string, key: string): unknown => ((states.get(name) as Map<string, unknown>).get(key) as { value?: unknown } | null)?.value
     const sets = checkSet(history.events(), { finalReads: names.flatMap(name => setKeys.map(key => ({ key, replica: name, elements: (finalOf(name, key) ?? []) as unknown[] }))) })
     expect(sets.anomalies.map(a => a.explanation)).toEqual([])
     expect(sets.valid).toBe(true)
