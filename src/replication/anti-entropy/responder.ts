@@ -1,0 +1,64 @@
+import { ProtocolError } from '../../api/errors.js'
+import { recordToWire } from '../record.js'
+import { ringPosition } from '../ring.js'
+import { keysPerReplyMax } from './constants.js'
+import { sameRange } from './geometry.js'
+import type { LocalView } from './local.js'
+import type { AntiEntropyRequest } from './messages.js'
+import { segmentsToWire } from './messages.js'
+import type { ReplicatedRange, TreeSet } from './tree-set.js'
+
+/**
+ * The answering side of an exchange. It trusts nothing in the request: the range must be one this
+ * node replicates with the asker among its replicas (else `{ unknown: true }`: the two rings
+ * differ, and the asker retries after membership settles), segments must be valid nodes of that
+ * range's tree, and keys must belong to the range.
+ */
+export async function answer (view: LocalView, trees: TreeSet | undefined, from: string, req: AntiEntropyRequest): Promise<unknown> {
+  const range = trees?.locate(req.n, req.e)
+  if (range === undefined || !sameRange(range.arc.range, { startExclusive: req.s, endInclusive: req.e }) || !range.arc.replicas.includes(from)) {
+    return { unknown: true }
+  }
+  const g = range.tree.geometry
+  switch (req.t) {
+    case 'hashes': {
+      for (const s of req.segs) if (!g.valid(s) || req.target > g.bits || s.level !== (req.segs[0]?.level ?? 0)) throw new ProtocolError('invalid anti-entropy request: a segment outside the range tree', { segment: segmentsToWire([s]) })
+      const sums = await view.summaries(range, req.segs, req.target)
+      return { sums: sums.map(list => list.map(x => [x.hash, x.count])) }
+    }
+    case 'keys': {
+      const keys: Array<[string, string]> = []
+      let done = 0
+      for (const s of req.segs) {
+        if (!g.valid(s)) throw new ProtocolError('invalid anti-entropy request: a segment outside the range tree', { segment: segmentsToWire([s]) })
+        const list = await view.keysOf(range, s)
+        // Whole segments only: the asker compares segment by segment.
+        if (keys.length + list.length > keysPerReplyMax) break
+        for (const k of list) keys.push([k.key, k.digest])
+        done++
+      }
+      return { keys, done }
+    }
+    case 'get': {
+      checkKeys(view, range, req.keys)
+      const recs: Array<[string, unknown]> = []
+      for (const key of req.keys) {
+        const rec = await view.read(key)
+        recs.push([key, rec === undefined ? null : recordToWire(rec)])
+      }
+      return { recs }
+    }
+    case 'push': {
+      checkKeys(view, range, req.recs.map(([k]) => k))
+      let changed = 0
+      for (const [key, rec] of req.recs) if (await view.merge(key, rec)) changed++
+      return { changed }
+    }
+  }
+}
+
+function checkKeys (view: LocalView, range: ReplicatedRange, keys: readonly string[]): void {
+  for (const key of keys) {
+    if (!view.holds(range, key, ringPosition(key))) throw new ProtocolError('invalid anti-entropy request: a key outside the range', { key })
+  }
+}

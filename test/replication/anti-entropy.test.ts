@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest'
+import { emptyVersionVector } from '../../src/clock/version-vector.js'
+import { applyRegisterWrite, emptyState, readView, stateContext, stateDigest } from '../../src/replication/record.js'
+import { emptyQuorumSession } from '../../src/replication/session.js'
+import { AntiEntropyCluster } from './anti-entropy-cluster.js'
+import { dec, enc } from './cluster.js'
+
+/** Writes `value` into one replica's store only, as if every copy to the others was lost. */
+async function writeOnOne (c: AntiEntropyCluster, id: string, key: string, value: string | null): Promise<void> {
+  const r = c.node(id)
+  const seq = await r.store.nextSeq()
+  await r.store.update(key, 'lww', (cur) => {
+    const w = applyRegisterWrite(cur?.state ?? emptyState('lww'), { node: id, seq, context: emptyVersionVector, hlc: r.clock.now(), value: value === null ? null : enc(value) }, { siblingsWarn: 5, siblingsMax: 8 })
+    return { record: { state: w.state, deps: cur?.deps ?? emptyQuorumSession() }, result: undefined }
+  })
+}
+
+async function started (nodes = 3, seed = 1): Promise<AntiEntropyCluster> {
+  const c = new AntiEntropyCluster({ nodes, seed })
+  await c.start()
+  return c
+}
+
+async function metric (c: AntiEntropyCluster, id: string, name: string): Promise<number> {
+  const m = await (c.registries.get(id)?.getSingleMetric(name)?.get())
+  return m?.values.reduce((a, v) => a + v.value, 0) ?? 0
+}
+
+describe('anti-entropy', () => {
+  it('repairs a record that differs on one replica only, pulling it to the others and counting the repair', async () => {
+    const c = await started()
+    const key = 'lww/only-here'
+    await c.run(async () => {
+      for (let i = 0; i < 50; i++) await c.node('n1').put(`lww/k${i}`, enc(`v${i}`), { w: 3 })
+      await writeOnOne(c, 'n2', key, 'lonely')
+    })
+    expect(await c.run(async () => await c.divergent([key]))).toEqual([key])
+    // n1 asks n2 (or n3): either way one exchange by each node settles it.
+    await c.run(async () => await c.round())
+    expect(await c.run(async () => await c.divergent([key]))).toEqual([])
+    for (const id of c.primaries(key)) {
+      const rec = await c.run(async () => await c.node(id).localRecord(key))
+      const view = rec === undefined ? undefined : readView(rec.state)
+      expect(view?.merge === 'lww' && view.value !== undefined ? dec(view.value) : undefined).toBe('lonely')
+    }
+    let repaired = 0
+    for (const id of c.ids) repaired += await metric(c, id, 'quorumkv_antientropy_keys_repaired_total')
+    expect(repaired).toBeGreaterThanOrEqual(2)
+    expect(await metric(c, 'n1', 'quorumkv_antientropy_rounds_total')).toBe(1)
+    expect(await metric(c, 'n1', 'quorumkv_antientropy_bytes_total')).toBeGreaterThan(0)
+  })
+
+  it('finds nothing to do between equal replicas, and a complete round resets the full-sync age', async () => {
+    const c = await started()
+    await c.run(async () => { for (let i = 0; i < 30; i++) await c.node('n1').put(`mv/k${i}`, enc('x'), { w: 3 }) })
+    await c.runFor(10_000)
+    const ae = c.ae.get('n1')
+    expect(ae?.oldestFullSyncAgeMs()).toBeGreaterThanOrEqual(10_000)
+    expect(await c.run(async () => await c.round())).toBe(0)
+    // The round itself takes some virtual time (simulated round trips), far less than the 10 s before.
+    expect(ae?.oldestFullSyncAgeMs()).toBeLessThan(1_000)
+    expect(await metric(c, 'n1', 'quorumkv_antientropy_oldest_full_sync_age_seconds')).toBeLessThan(1)
+  })
+
+  it('keeps both concurrent siblings of an mv key written on the two sides of a partition', async () => {
+    const c = await started()
+    const key = 'mv/split'
+    const [a, b, other] = c.primaries(key) as [string, string, string]
+    c.net.partition([a], [b, other])
+    await c.run(async () => {
+      await c.node(a).put(key, enc('left'), { consistency: 'eventual', timeoutMs: 500 })
+      await c.node(b).put(key, enc('right'), { consistency: 'eventual', timeoutMs: 500 })
+    })
+    await c.runFor(2_000)
+    c.net.heal()
+    expect((await c.run(async () => await c.divergent([key]))).length).toBe(1)
+    for (let i = 0; i < 2; i++) await c.run(async () => await c.round())
+    expect(await c.run(async () => await c.divergent([key]))).toEqual([])
+    for (const id of c.primaries(key)) {
+      const rec = await c.run(async () => await c.node(id).localRecord(key))
+      const view = rec === undefined ? undefined : readView(rec.state)
+      expect(view?.merge === 'mv' ? view.values.map(dec).sort() : []).toEqual(['left', 'right'])
+    }
+  })
+
+  it('does not resurrect a reaped tombstone: a replica that reaped gets at most the tombstone back, never the value', async () => {
+    const c = await started()
+    const key = 'lww/deleted'
+    await c.run(async () => {
+      await c.node('n1').put(key, enc('old'), { w: 3 })
+      await c.node('n1').delete(key, { w: 3 })
+    })
+    const [a] = c.primaries(key) as [string]
+    const before = await c.run(async () => await c.node(a).localRecord(key))
+    expect(before).toBeDefined()
+    // One replica reaps on its own (as if the reaper's round stopped half-way): the others still hold the tombstone.
+    expect(await c.run(async () => await c.node(a).store.reap(key, 'lww', stateContext((before as NonNullable<typeof before>).state)))).toBe(true)
+    for (let i = 0; i < 3; i++) await c.run(async () => await c.round())
+    for (const id of c.primaries(key)) {
+      const rec = await c.run(async () => await c.node(id).localRecord(key))
+      if (rec === undefined) continue
+      const view = readView(rec.state)
+      expect(view.merge === 'lww' ? view.value : 'not lww').toBeUndefined()
+    }
+    // The reaper then removes it everywhere, and anti-entropy leaves it removed.
+    await c.runFor(5_000)
+    await c.run(async () => { for (const id of c.ids) await c.node(id).reapNow() })
+    for (let i = 0; i < 3; i++) await c.run(async () => await c.round())
+    for (const id of c.ids) expect(await c.run(async () => await c.node(id).localRecord(key))).toBeUndefined()
+    expect((await c.run(async () => await c.node('n2').get(key))).entry).toBeUndefined()
+  })
+
+  it('repairs a key deleted on one replica only, and the versions of every kind of state', async () => {
+    const c = await started()
+    await c.run(async () => {
+      await c.node('n1').put('lww/x', enc('1'), { w: 3 })
+      await writeOnOne(c, c.primaries('lww/x')[2] as string, 'lww/x', null)
+      await c.node('n1').increment('ctr/x', 5, { w: 3 })
+      await c.node('n1').orsetAdd('set/x', 'a', { w: 3 })
+    })
+    const keys = ['lww/x', 'ctr/x', 'set/x']
+    expect(await c.run(async () => await c.divergent(keys))).toEqual(['lww/x'])
+    await c.run(async () => await c.round())
+    expect(await c.run(async () => await c.divergent(keys))).toEqual([])
+    expect((await c.run(async () => await c.node('n1').get('lww/x'))).entry).toBeUndefined()
+    const digests = await c.run(async () => await c.digests('ctr/x'))
+    expect(digests[0]).toBe(stateDigest((await c.run(async () => await c.node(c.primaries('ctr/x')[0] as string).localRecord('ctr/x')))?.state ?? emptyState('counter')))
+  })
+})
