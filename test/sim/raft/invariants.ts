@@ -5,7 +5,10 @@ import type { Entry, MemoryRaftStorage, RaftCore } from '../../../src/raft/core/
  * - election safety: at most one leader per term;
  * - log matching: two logs with an entry of the same index and term hold the same entry there,
  *   and agree on everything before it (checked on every write and, pairwise, at the end);
- * - leader completeness: a new leader's log holds every entry applied anywhere so far;
+ * - leader completeness: a new leader's log holds every entry applied anywhere so far, checked
+ *   for a leader whose term is above every earlier leader's: an entry applied so far was committed
+ *   by one of those earlier leaders, in a lower term. (A leader of an older term can still win late,
+ *   by delayed votes, after a newer leader committed; Raft does not require it to hold that entry.)
  * - state machine safety: no two nodes apply different entries at the same index, and each node
  *   applies indexes in order without gaps.
  */
@@ -14,6 +17,7 @@ export class RaftObserver {
   private readonly leaders = new Map<number, string>()
   private readonly entries = new Map<string, Uint8Array>()
   private readonly applied = new Map<number, { term: number, data: Uint8Array }>()
+  private maxLeaderTerm = 0
   maxApplied = 0
   elections = 0
 
@@ -26,6 +30,9 @@ export class RaftObserver {
     if (existing !== undefined && existing !== id) this.violation(`election safety: ${existing} and ${id} both lead term ${term} (t=${time})`)
     if (existing === undefined) this.elections++
     this.leaders.set(term, id)
+    const newest = term > this.maxLeaderTerm
+    this.maxLeaderTerm = Math.max(this.maxLeaderTerm, term)
+    if (!newest) return
     const st = core.status()
     if (st.lastIndex < this.maxApplied) {
       this.violation(`leader completeness: ${id} leads term ${term} with log ending at ${st.lastIndex} but ${this.maxApplied} was applied (t=${time})`)
