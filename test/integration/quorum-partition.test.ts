@@ -14,24 +14,27 @@ import { tempDir } from '../support/tmp.js'
 
 /**
  * A 3-node cluster of real processes on 127.0.0.1 with quorum collections (lww registers, an
- * or-set, counters). One node is cut off by SIGSTOP (its links stay open but nothing answers,
+ * or-set, counters, mv registers). One node is cut off by SIGSTOP (its links stay open but nothing answers,
  * and it keeps its state); the majority keeps taking W=2 and W=1 writes, set adds and increments;
  * then the node resumes. Read repair is off, so the replicas must converge through hinted handoff.
  * Checked: every replica's view (value and etag, a digest of its causal context) becomes equal
  * within a bounded wait, read with r: 1 through a client pinned to each node (the first answer,
  * nearly always the node's own copy), then from each node's LevelDB after the processes stop (the
- * copy alone); no acknowledged set add or unique-key write is lost; counters are exact.
+ * copy alone); no acknowledged set add, blind mv put or unique-key write is lost; counters are exact.
  */
 const collections = {
   reg: { mode: 'quorum', merge: 'lww', n: 3, w: 2, r: 2 },
   tags: { mode: 'quorum', merge: 'orset', n: 3, w: 2, r: 2 },
-  hits: { mode: 'quorum', merge: 'counter', n: 3, w: 2, r: 2 }
+  hits: { mode: 'quorum', merge: 'counter', n: 3, w: 2, r: 2 },
+  notes: { mode: 'quorum', merge: 'mv', n: 3, w: 2, r: 2 }
 }
 const names = ['node1', 'node2', 'node3'] as const
 const isolated = 'node3'
 const sharedRegisterKeys = Array.from({ length: 6 }, (_, i) => `reg/k${i}`)
 const setKeys = Array.from({ length: 3 }, (_, i) => `tags/s${i}`)
 const counterKeys = Array.from({ length: 3 }, (_, i) => `hits/c${i}`)
+/** Blind mv puts spread over enough keys to stay under limits.siblingsMax (100). */
+const mvKeys = Array.from({ length: 12 }, (_, i) => `notes/m${i}`)
 const beforeMs = 1_500
 const partitionMs = 3_000
 const afterHealMs = 1_000
@@ -41,7 +44,8 @@ const convergeWaitMs = 15_000
 const convergePollMs = 500
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-const mergeOf = (key: string): MergeKind => key.startsWith('tags/') ? 'orset' : key.startsWith('hits/') ? 'counter' : 'lww'
+const mergeOf = (key: string): MergeKind => key.startsWith('tags/') ? 'orset' : key.startsWith('hits/') ? 'counter' : key.startsWith('notes/') ? 'mv' : 'lww'
+const sortedValues = (values: readonly unknown[]): unknown[] => [...values].sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)
 const codeOf = (err: unknown): string => String((err as { code?: unknown }).code ?? (err as Error).message)
 
 describe('a 3-node quorum cluster with one node cut off and healed', () => {
@@ -77,7 +81,7 @@ describe('a 3-node quorum cluster with one node cut off and healed', () => {
     await dir?.cleanup()
   })
 
-  it('converges on every replica after the heal, losing no acknowledged set add and counting exactly', async () => {
+  it('converges on every replica after the heal, losing no acknowledged set add or blind mv put, and counts exactly', async () => {
     const client = (name: string): Client => clients.get(name) as Client
     const history = new HistoryRecorder()
     const start = Date.now()
@@ -85,10 +89,10 @@ describe('a 3-node quorum cluster with one node cut off and healed', () => {
     let phase: 'before' | 'partition' | 'healed' | 'done' = 'before'
     /** Unique-key register writes that were acknowledged: each must be on every replica at the end. */
     const ackedUnique = new Map<string, string>()
-    const okInPartition = { w2: 0, w1: 0, add: 0, increment: 0 }
+    const okInPartition = { w2: 0, w1: 0, add: 0, increment: 0, mv: 0 }
     const uniqueKeys: string[] = []
 
-    const worker = async (node: string, kind: 'register' | 'set' | 'counter', p: number): Promise<void> => {
+    const worker = async (node: string, kind: 'register' | 'set' | 'counter' | 'mv', p: number): Promise<void> => {
       const kv = client(node)
       for (let n = 0; n < opsPerProcessMax && phase !== 'done'; n++) {
         // The cut-off node gets no new calls: a call to a stopped process can only time out.
@@ -120,6 +124,20 @@ describe('a 3-node quorum cluster with one node cut off and healed', () => {
           } catch (err) {
             op.info(now(), { error: codeOf(err) })
           }
+        } else if (kind === 'mv') {
+          // A blind put (no context) supersedes nothing: every acknowledged one must stay a sibling.
+          const key = mvKeys[n % mvKeys.length] as string
+          const value = `p${p}-${n}`
+          const op = history.invoke(p, 'mv-put', key, value, now())
+          try {
+            await kv.put(key, value, n % 2 === 0 ? { consistency: 'eventual' } : { w: 2 })
+            op.ok(value, now())
+            if (inPartition) okInPartition.mv++
+          } catch (err) {
+            // Past the sibling limit a blind put is refused with nothing written.
+            if (codeOf(err) === 'CONFLICT') op.fail(now(), { error: 'CONFLICT' })
+            else op.info(now(), { error: codeOf(err) })
+          }
         } else {
           const key = counterKeys[n % counterKeys.length] as string
           const delta = 1 + (n % 3)
@@ -135,7 +153,7 @@ describe('a 3-node quorum cluster with one node cut off and healed', () => {
       }
     }
 
-    const kinds = ['register', 'set', 'counter'] as const
+    const kinds = ['register', 'set', 'counter', 'mv'] as const
     const workers = names.flatMap((node, i) => kinds.map(async (kind, j) => { await worker(node, kind, i * kinds.length + j) }))
     const chaos = (async () => {
       await sleep(beforeMs)
@@ -156,14 +174,15 @@ describe('a 3-node quorum cluster with one node cut off and healed', () => {
     const [{ partitionedAt, healedAt }] = await Promise.all([chaos, ...workers])
 
     // Every replica's view, read with r: 1 through the client pinned to it, until they agree.
-    const keys = [...sharedRegisterKeys, ...uniqueKeys, ...setKeys, ...counterKeys]
+    const keys = [...sharedRegisterKeys, ...uniqueKeys, ...setKeys, ...counterKeys, ...mvKeys]
     const readAll = async (name: string): Promise<Map<string, unknown>> => {
       const kv = client(name)
       const values = await Promise.all(keys.map(async key => {
         try {
           // The etag digests the copy's causal context: equal etags mean the copies have seen the same writes.
           const entry = await kv.get(key, { consistency: 'eventual', r: 1 })
-          return entry === undefined ? null : { value: entry.value, etag: entry.etag }
+          if (entry === undefined) return null
+          return { value: mergeOf(key) === 'mv' ? sortedValues(entry.siblings ?? [entry.value]) : entry.value, etag: entry.etag }
         } catch (err) {
           return { readFailed: codeOf(err) }
         }
@@ -201,12 +220,18 @@ describe('a 3-node quorum cluster with one node cut off and healed', () => {
     expect(okInPartition.w1).toBeGreaterThan(0)
     expect(okInPartition.add).toBeGreaterThan(0)
     expect(okInPartition.increment).toBeGreaterThan(0)
+    expect(okInPartition.mv).toBeGreaterThan(0)
 
     const finalOf = (name: string, key: string): unknown => ((states.get(name) as Map<string, unknown>).get(key) as { value?: unknown } | null)?.value
     const sets = checkSet(history.events(), { finalReads: names.flatMap(name => setKeys.map(key => ({ key, replica: name, elements: (finalOf(name, key) ?? []) as unknown[] }))) })
     expect(sets.anomalies.map(a => a.explanation)).toEqual([])
     expect(sets.valid).toBe(true)
     expect(sets.acknowledged).toBeGreaterThan(0)
+    const blind = checkSet(history.events(), { addF: 'mv-put', finalReads: names.flatMap(name => mvKeys.map(key => ({ key, replica: name, elements: (finalOf(name, key) ?? []) as unknown[] }))) })
+    console.log(`sets: ${sets.acknowledged} adds acknowledged, ${sets.unknown} unknown; mv blind puts: ${blind.acknowledged} acknowledged, ${blind.failed} refused, ${blind.unknown} unknown, siblings per key ${blind.finalReads.filter(r => r.replica === 'node1').map(r => r.size).join(' ')}`)
+    expect(blind.anomalies.map(a => a.explanation)).toEqual([])
+    expect(blind.valid).toBe(true)
+    expect(blind.acknowledged).toBeGreaterThan(0)
     const counters = checkCounter(history.events(), { addFunctions: ['increment'], finalReads: names.flatMap(name => counterKeys.map(key => ({ key, replica: name, value: (finalOf(name, key) ?? 0) as number }))) })
     expect(counters.anomalies.map(a => a.explanation)).toEqual([])
     expect(counters.valid).toBe(true)

@@ -7,7 +7,7 @@ import { StorageEngine } from '../../src/storage/engine.js'
  * stopped: the local view, with no coordinator merging other replicas' answers into it.
  */
 export interface DiskView {
-  /** What a read would return from this copy alone: the lww value, the counter, the set members (sorted). */
+  /** What a read would return from this copy alone: the lww value, the mv siblings (sorted), the counter, the set members (sorted). */
   value: unknown
   /** A digest of the copy's causal context: equal copies have equal digests. */
   context: string
@@ -25,7 +25,7 @@ export async function readReplicaDisk (dataDir: string, keys: ReadonlyArray<{ ke
       const value = view.merge === 'lww'
         ? (view.value === undefined ? null : decode(view.value))
         : view.merge === 'mv'
-          ? view.values.map(v => decode(v))
+          ? view.values.map(v => decode(v)).sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)
           : view.merge === 'counter' ? view.value : [...view.members].sort()
       out.set(key, { value, context: stateDigest(record.state) })
     }
