@@ -186,15 +186,26 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
     )
   }
   const service = new KvService({ config, stateMachine, replication, metrics, ...(quorum !== undefined ? { quorum } : {}) })
-  const http = config.http.listen === undefined ? undefined : await startHttpServer({ listen: config.http.listen, logger, metrics: async () => await metrics.registry.metrics(), health: () => ({ peerId: identity.peerId, leader: raft === undefined ? identity.peerId : raft.leader, appliedIndex: stateMachine.appliedIndex }) })
-  if (transport !== undefined) {
-    registerClientProtocol(transport, service, access, () => raft?.leader ?? null)
-    raft?.start()
-    await transport.start()
-    gossip?.setAddresses(transport.multiaddrs)
-    gossip?.start()
+  let http: Awaited<ReturnType<typeof startHttpServer>> | undefined
+  try {
+    http = config.http.listen === undefined ? undefined : await startHttpServer({ listen: config.http.listen, logger, metrics: async () => await metrics.registry.metrics(), health: () => ({ peerId: identity.peerId, leader: raft === undefined ? identity.peerId : raft.leader, appliedIndex: stateMachine.appliedIndex }) })
+    if (transport !== undefined) {
+      registerClientProtocol(transport, service, access, () => raft?.leader ?? null)
+      raft?.start()
+      await transport.start()
+      gossip?.setAddresses(transport.multiaddrs)
+      gossip?.start()
+    }
+    await quorum?.start()
+  } catch (err) {
+    // A port in use or a bad address: undo what started, so the caller gets the error and nothing runs on.
+    await http?.close().catch(() => {})
+    gossip?.stop()
+    await raft?.stop().catch(() => {})
+    await transport?.stop().catch(() => {})
+    await committer?.close().catch(() => {})
+    throw err
   }
-  await quorum?.start()
   const change = async (c: MembershipChange, timeoutMs: number | undefined): Promise<void> => {
     if (raft === undefined) throw new ConsistencyError('this node runs alone: membership changes need a clustered node (cluster.members or cluster.join in its config)')
     const ms = timeoutMs ?? config.timeouts.requestTimeoutMs

@@ -142,7 +142,8 @@ const loggingSchema = z.strictObject({
 
 const httpSchema = z.strictObject({
   /** `host:port` for GET /metrics and GET /healthz; absent means no HTTP server. */
-  listen: z.string().regex(/^[^:\s]+:\d{1,5}$/, 'use host:port, for example 127.0.0.1:9464').optional()
+  listen: z.string().regex(/^(\[[^\]\s]+\]|[^:\s]+):\d{1,5}$/, 'use host:port, for example 127.0.0.1:9464 or [::1]:9464')
+    .refine(v => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65_535, 'the port must be at most 65535').optional()
 })
 
 export const configSchema = z.strictObject({

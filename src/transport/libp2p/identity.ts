@@ -1,5 +1,5 @@
 import { constants } from 'node:fs'
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -79,24 +79,32 @@ export async function loadOrCreateIdentity (path: string): Promise<Identity> {
   return await loadIdentity(path)
 }
 
+/**
+ * Writes the whole key to a private temporary file, then links it into place: link() fails if
+ * the file exists, so a key is never clobbered, and a reader racing a writer never sees a partly
+ * written file (the name appears only once the content is complete and synced).
+ */
 async function writeExclusive (path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
   let handle
   try {
-    // O_EXCL: never clobber a key that already exists, even under a race.
-    handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
-  } catch (err) {
-    if (isErrno(err, 'EEXIST')) throw new InvalidArgumentError(`identity file ${path} already exists: keep it (it is the peer id), or pass { overwrite: true }`, { path }, { cause: err })
-    throw new ConfigError(`cannot create identity file ${path}: ${(err as Error).message}`, { path }, { cause: err })
-  }
-  try {
+    handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
     await handle.writeFile(bytes)
     await handle.sync()
   } catch (err) {
-    await handle.close()
-    await unlink(path).catch(() => {})
+    await handle?.close()
+    await unlink(tmp).catch(() => {})
     throw new ConfigError(`cannot write identity file ${path}: ${(err as Error).message}`, { path }, { cause: err })
   }
   await handle.close()
+  try {
+    await link(tmp, path)
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) throw new InvalidArgumentError(`identity file ${path} already exists: keep it (it is the peer id), or pass { overwrite: true }`, { path }, { cause: err })
+    throw new ConfigError(`cannot create identity file ${path}: ${(err as Error).message}`, { path }, { cause: err })
+  } finally {
+    await unlink(tmp).catch(() => {})
+  }
   await syncDir(dirname(path))
 }
 
