@@ -14,9 +14,10 @@ import { tempDir } from '../support/tmp.js'
 
 /**
  * A 3-node cluster of real processes on 127.0.0.1 with quorum collections (lww registers, an
- * or-set, counters, mv registers). One node is cut off by SIGSTOP (its links stay open but nothing answers,
- * and it keeps its state); the majority keeps taking W=2 and W=1 writes, set adds and increments;
- * then the node resumes. Read repair is off, so the replicas must converge through hinted handoff.
+ * or-set, counters, mv registers). One node is cut off by SIGSTOP (its links stay open but nothing
+ * answers, and it keeps its state); the majority keeps taking W=2 and W=1 writes, set adds,
+ * increments and blind mv puts; then the node resumes. Read repair and anti-entropy are off: the
+ * replicas must converge through hinted handoff.
  * Checked: every replica's view (value and etag, a digest of its causal context) becomes equal
  * within a bounded wait, read with r: 1 through a client pinned to each node (the first answer,
  * nearly always the node's own copy), then from each node's LevelDB after the processes stop (the
@@ -64,7 +65,9 @@ describe('a 3-node quorum cluster with one node cut off and healed', () => {
       configOverrides: {
         collections,
         raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 },
+        // Repair and anti-entropy off: what converges the replicas here is hinted handoff alone.
         quorum: { handoffIntervalMs: 200, readRepair: false },
+        antiEntropy: { enabled: false },
         timeouts: { peerRequestTimeoutMs: 1_000 }
       }
     })
