@@ -32,3 +32,6 @@ export const rebuildKeysPerSecondMax = 500_000
 
 /** Key bytes accepted in a message (keys longer than this were never accepted by a write). */
 export const keyCharsMax = 4_096
+
+/** Records merged at once (each a synced write; concurrent ones share an fsync). */
+export const mergeConcurrencyMax = 32

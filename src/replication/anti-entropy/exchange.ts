@@ -76,10 +76,12 @@ async function descend (view: LocalView, range: ReplicatedRange, ask: (m: Record
     const next: Segment[] = []
     for (let i = 0; i < frontier.length; i += nodesPerRequestMax) {
       const chunk = frontier.slice(i, i + nodesPerRequestMax)
-      const raw = await ask({ t: 'hashes', segs: segmentsToWire(chunk), target })
+      const root = level === 0 ? { root: range.tree.root.hash } : {}
+      const raw = await ask({ t: 'hashes', segs: segmentsToWire(chunk), target, ...root })
       if (raw === undefined) return leaves
       const theirs = parseHashesReply(raw, chunk.length, width)
       if (theirs === unknownRange) throw new UnknownRange()
+      if (theirs === 'same') return leaves
       const mine = await view.summaries(range, chunk, target)
       chunk.forEach((seg, s) => {
         for (let j = 0; j < width; j++) {
@@ -149,10 +151,8 @@ async function settle (view: LocalView, range: ReplicatedRange, leaves: readonly
     if (raw === undefined) return
     const recs = parseGetReply(raw)
     if (recs === unknownRange) throw new UnknownRange()
-    for (const [key, rec] of recs) {
-      if (rec === undefined || !asked.has(key)) continue
-      if (await view.merge(key, rec)) result.repairedHere++
-    }
+    const found = recs.filter((e): e is [string, ReplicaRecord] => e[1] !== undefined && asked.has(e[0]))
+    result.repairedHere += await view.mergeAll(found)
   }
   const pushed = [...push]
   for (let i = 0; i < pushed.length; i += recordsPerMessageMax) {

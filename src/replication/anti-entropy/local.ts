@@ -4,6 +4,7 @@ import { emptyRecord, mergeRecords, stateDescends, stateHlc, type ReplicaRecord 
 import type { HashRing } from '../ring.js'
 import { sessionCovers } from '../session.js'
 import type { ReplicaEngine, ReplicaStore } from '../store.js'
+import { mergeConcurrencyMax } from './constants.js'
 import { scanIndex } from './key-index.js'
 import type { Segment } from './geometry.js'
 import type { ReplicatedRange } from './tree-set.js'
@@ -84,6 +85,24 @@ export class LocalView {
       if (current !== undefined && stateDescends(current.state, rec.state) && sessionCovers(current.deps, rec.deps)) return { result: false }
       return { record: mergeRecords(current ?? emptyRecord(pl.merge), rec), result: true }
     })
+  }
+
+  /**
+   * Merges many records, `mergeConcurrencyMax` at a time: each merge is a synced write of its own,
+   * and LevelDB commits concurrent writes with one fsync, so overlapping them is what makes a large
+   * repair cost group commits instead of one fsync per key. Returns how many changed our state.
+   */
+  async mergeAll (recs: ReadonlyArray<readonly [string, ReplicaRecord]>): Promise<number> {
+    let changed = 0
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < recs.length) {
+        const [key, rec] = recs[next++] as readonly [string, ReplicaRecord]
+        if (await this.merge(key, rec)) changed++
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(mergeConcurrencyMax, recs.length) }, worker))
+    return changed
   }
 
   /** Keeps the hybrid clock ahead of repaired lww versions, as PeerService does for writes. */

@@ -13,6 +13,8 @@ import type { NodeSummary } from './tree.js'
  * whose ring does not have that arc with the asker among its replicas answers `{ unknown: true }`.
  *
  * - `hashes`: the summaries (hash, key count) of the descendants at level `target` of each segment;
+ *   with `root` (the asker's root hash, first request only) the answer is `{ same: true }` when the
+ *   peer's root equals it, so a range in sync costs one small round trip;
  * - `keys`: the (key, version digest) pairs in the segments, whole segments only;
  * - `get`: the records of keys (null for a key the peer does not hold);
  * - `push`: records to merge, exactly as a write's replication would merge them.
@@ -27,7 +29,7 @@ const segments = z.array(segment).min(1).max(nodesPerRequestMax)
 const recordEntry = z.tuple([key, z.unknown()])
 
 const requestSchema = z.discriminatedUnion('t', [
-  z.strictObject({ t: z.literal('hashes'), ...rangeFields, segs: segments, target: z.number().int().min(0).max(ringPositionBits) }),
+  z.strictObject({ t: z.literal('hashes'), ...rangeFields, segs: segments, target: z.number().int().min(0).max(ringPositionBits), root: z.string().regex(/^[0-9a-f]{16}$/).optional() }),
   z.strictObject({ t: z.literal('keys'), ...rangeFields, segs: segments }),
   z.strictObject({ t: z.literal('get'), ...rangeFields, keys: z.array(key).min(1).max(recordsPerMessageMax) }),
   z.strictObject({ t: z.literal('push'), ...rangeFields, recs: z.array(recordEntry).min(1).max(recordsPerMessageMax) })
@@ -36,7 +38,7 @@ const requestSchema = z.discriminatedUnion('t', [
 export interface RangeRef { n: number, s: number, e: number }
 
 export type AntiEntropyRequest =
-  | RangeRef & { t: 'hashes', segs: Segment[], target: number }
+  | RangeRef & { t: 'hashes', segs: Segment[], target: number, root?: string }
   | RangeRef & { t: 'keys', segs: Segment[] }
   | RangeRef & { t: 'get', keys: string[] }
   | RangeRef & { t: 'push', recs: Array<[string, ReplicaRecord]> }
@@ -55,7 +57,7 @@ export function parseAntiEntropyRequest (raw: unknown): AntiEntropyRequest {
     case 'hashes': {
       const segs = m.segs.map(([level, index]) => ({ level, index }))
       if (segs.some(s => s.level >= m.target || m.target - s.level > hashStepLevels)) throw new ProtocolError(`invalid anti-entropy request: target must be 1 to ${hashStepLevels} levels below each segment`)
-      return { t: 'hashes', ...ref, segs, target: m.target }
+      return { t: 'hashes', ...ref, segs, target: m.target, ...(m.root !== undefined ? { root: m.root } : {}) }
     }
     case 'keys': return { t: 'keys', ...ref, segs: m.segs.map(([level, index]) => ({ level, index })) }
     case 'get': return { t: 'get', ...ref, keys: m.keys }
@@ -71,7 +73,10 @@ export function segmentsToWire (segs: readonly Segment[]): Array<[number, number
 
 const unknownReply = z.strictObject({ unknown: z.literal(true) })
 const summary = z.tuple([z.string().regex(/^[0-9a-f]{16}$/), z.number().int().min(0)])
-const hashesReply = z.strictObject({ sums: z.array(z.array(summary).max(2 ** hashStepLevels)).max(nodesPerRequestMax) })
+const hashesReply = z.union([
+  z.strictObject({ sums: z.array(z.array(summary).max(2 ** hashStepLevels)).max(nodesPerRequestMax) }),
+  z.strictObject({ same: z.literal(true) })
+])
 const keysReply = z.strictObject({ keys: z.array(z.tuple([key, z.string().max(64)])).max(keysPerReplyMax), done: z.number().int().min(0).max(nodesPerRequestMax) })
 const getReply = z.strictObject({ recs: z.array(z.tuple([key, z.unknown()])).max(recordsPerMessageMax) })
 const pushReply = z.strictObject({ changed: z.number().int().min(0).max(recordsPerMessageMax) })
@@ -86,9 +91,11 @@ function parseReply<T> (schema: z.ZodType<T>, raw: unknown, what: string): T | t
   return r.data
 }
 
-export function parseHashesReply (raw: unknown, segs: number, width: number): NodeSummary[][] | typeof unknownRange {
+/** Summaries per segment; `same` when the peer's root equals the one the asker sent. */
+export function parseHashesReply (raw: unknown, segs: number, width: number): NodeSummary[][] | 'same' | typeof unknownRange {
   const r = parseReply(hashesReply, raw, 'hashes')
   if (r === unknownRange) return r
+  if ('same' in r) return 'same'
   if (r.sums.length !== segs || r.sums.some(s => s.length !== width)) throw new ProtocolError('invalid anti-entropy hashes reply: wrong number of summaries')
   return r.sums.map(list => list.map(([hash, count]) => ({ hash, count })))
 }

@@ -23,6 +23,7 @@ export async function answer (view: LocalView, trees: TreeSet | undefined, from:
   switch (req.t) {
     case 'hashes': {
       for (const s of req.segs) if (!g.valid(s) || req.target > g.bits || s.level !== (req.segs[0]?.level ?? 0)) throw new ProtocolError('invalid anti-entropy request: a segment outside the range tree', { segment: segmentsToWire([s]) })
+      if (req.root !== undefined && req.root === range.tree.root.hash) return { same: true }
       const sums = await view.summaries(range, req.segs, req.target)
       return { sums: sums.map(list => list.map(x => [x.hash, x.count])) }
     }
@@ -50,9 +51,7 @@ export async function answer (view: LocalView, trees: TreeSet | undefined, from:
     }
     case 'push': {
       checkKeys(view, range, req.recs.map(([k]) => k))
-      let changed = 0
-      for (const [key, rec] of req.recs) if (await view.merge(key, rec)) changed++
-      return { changed }
+      return { changed: await view.mergeAll(req.recs) }
     }
   }
 }
