@@ -14,9 +14,9 @@ import { tempDir } from '../support/tmp.js'
 
 /**
  * A 3-node cluster of real processes on 127.0.0.1 with quorum collections (lww registers, an
- * or-set, counters, mv registers). One node is cut off by SIGSTOP (its links stay open but nothing
- * answers, and it keeps its state); the majority keeps taking W=2 and W=1 writes, set adds,
- * increments and blind mv puts; then the node resumes. Read repair and anti-entropy are off: the
+ * or-set, counters, mv registers). One node is cut off, by SIGSTOP (its links stay open but nothing
+ * answers, and it keeps its state) or by SIGKILL; the majority keeps taking W=2 and W=1 writes, set
+ * adds, increments and blind mv puts; then the node resumes (SIGCONT) or restarts from its disk. Read repair and anti-entropy are off: the
  * replicas must converge through hinted handoff.
  * Checked: every replica's view (value and etag, a digest of its causal context) becomes equal
  * within a bounded wait, read with r: 1 through a client pinned to each node (the first answer,
@@ -49,7 +49,13 @@ const mergeOf = (key: string): MergeKind => key.startsWith('tags/') ? 'orset' : 
 const sortedValues = (values: readonly unknown[]): unknown[] => [...values].sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)
 const codeOf = (err: unknown): string => String((err as { code?: unknown }).code ?? (err as Error).message)
 
-describe('a 3-node quorum cluster with one node cut off and healed', () => {
+/**
+ * pause: SIGSTOP, then SIGCONT (links stay open, nothing answers, memory kept).
+ * crash: SIGKILL, then a restart from its data directory (only what was synced survives).
+ */
+const faults = ['pause', 'crash'] as const
+
+for (const fault of faults) describe(`a 3-node quorum cluster with one node cut off (${fault}) and healed`, () => {
   let dir: Awaited<ReturnType<typeof tempDir>>
   let cluster: LocalCluster
   /** One client per node, pinned to it (its only peer). */
@@ -160,14 +166,22 @@ describe('a 3-node quorum cluster with one node cut off and healed', () => {
     const workers = names.flatMap((node, i) => kinds.map(async (kind, j) => { await worker(node, kind, i * kinds.length + j) }))
     const chaos = (async () => {
       await sleep(beforeMs)
-      stoppedPid = cluster.member(isolated).pid
-      expect(stoppedPid).not.toBeNull()
-      process.kill(stoppedPid as number, 'SIGSTOP')
+      if (fault === 'pause') {
+        stoppedPid = cluster.member(isolated).pid
+        expect(stoppedPid).not.toBeNull()
+        process.kill(stoppedPid as number, 'SIGSTOP')
+      } else {
+        await cluster.kill(isolated, 'SIGKILL')
+      }
       phase = 'partition'
       const partitionedAt = now()
       await sleep(partitionMs)
-      process.kill(stoppedPid as number, 'SIGCONT')
-      stoppedPid = null
+      if (fault === 'pause') {
+        process.kill(stoppedPid as number, 'SIGCONT')
+        stoppedPid = null
+      } else {
+        await cluster.startMember(isolated)
+      }
       phase = 'healed'
       const healedAt = now()
       await sleep(afterHealMs)
@@ -207,7 +221,7 @@ describe('a 3-node quorum cluster with one node cut off and healed', () => {
     const ops = history.events().filter(e => e.type !== 'invoke')
     const unknownByError = new Map<string, number>()
     for (const e of ops) if (e.type === 'info') unknownByError.set(`p${String(e.process)} ${String(e.error)}`, (unknownByError.get(`p${String(e.process)} ${String(e.error)}`) ?? 0) + 1)
-    console.log(`partition ${partitionedAt}-${healedAt} ms; acknowledged during it: ${JSON.stringify(okInPartition)}; ` +
+    console.log(`${fault}: partition ${partitionedAt}-${healedAt} ms; acknowledged during it: ${JSON.stringify(okInPartition)}; ` +
       `${ops.filter(e => e.type === 'ok').length} ok, ${ops.filter(e => e.type === 'info').length} unknown outcome ${JSON.stringify(Object.fromEntries(unknownByError))}; ` +
       `${firstRoundDivergent} of ${keys.length} keys differed at the first read after the heal; ` +
       `${convergence.valid === true ? 'converged' : 'NOT converged'} ${convergedAfterMs} ms after the workload stopped `)
