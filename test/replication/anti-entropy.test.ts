@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { emptyVersionVector } from '../../src/clock/version-vector.js'
 import { applyRegisterWrite, emptyState, readView, stateContext, stateDigest } from '../../src/replication/record.js'
+import { ringPosition } from '../../src/replication/ring.js'
 import { emptyQuorumSession } from '../../src/replication/session.js'
 import { AntiEntropyCluster } from './anti-entropy-cluster.js'
 import { dec, enc } from './cluster.js'
@@ -125,5 +126,66 @@ describe('anti-entropy', () => {
     expect((await c.run(async () => await c.node('n1').get('lww/x'))).entry).toBeUndefined()
     const digests = await c.run(async () => await c.digests('ctr/x'))
     expect(digests[0]).toBe(stateDigest((await c.run(async () => await c.node(c.primaries('ctr/x')[0] as string).localRecord('ctr/x')))?.state ?? emptyState('counter')))
+  })
+
+  it('rebuilds, after a restart, the same trees it kept incrementally, and indexes once a database written without the index', async () => {
+    const c = await started()
+    await c.run(async () => {
+      for (let i = 0; i < 40; i++) await c.node('n1').put(`lww/r${i}`, enc(`v${i}`), { w: 3 })
+      for (let i = 0; i < 10; i++) await c.node('n2').delete(`lww/r${i}`, { w: 3 })
+    })
+    const roots = (): Record<string, string> => Object.fromEntries((c.ae.get('n1')?.treeSet?.ranges ?? []).map(r => [r.id, r.tree.root.hash]))
+    const before = roots()
+    expect(Object.values(before).some(h => h !== '0000000000000000')).toBe(true)
+    c.crash('n1')
+    await c.restart('n1')
+    expect(roots()).toEqual(before)
+    // Drop the index, marker included: the next start indexes the data once, with the same result.
+    const engine = c.engines.get('n1')
+    c.crash('n1')
+    await engine?.write((engine?.keys('antientropy') ?? []).map(key => ({ type: 'del' as const, sublevel: 'antientropy' as const, key })))
+    expect(engine?.keys('antientropy')).toEqual([])
+    await c.restart('n1')
+    expect(roots()).toEqual(before)
+    expect(await c.run(async () => await c.round())).toBe(0)
+  })
+
+  it('exchanges bytes that grow with the differences, not with the keys', async () => {
+    const bytesFor = async (keys: number, differences: number): Promise<number> => {
+      const c = await started()
+      await c.run(async () => { for (let i = 0; i < keys; i++) await c.node('n1').put(`lww/b${i}`, enc('x'), { w: 3 }) })
+      const target = 'n3'
+      await c.run(async () => { for (let i = 0; i < differences; i++) await writeOnOne(c, target, `lww/b${i * 7}`, 'changed') })
+      const total = async (): Promise<number> => { let n = 0; for (const id of c.ids) n += await metric(c, id, 'quorumkv_antientropy_bytes_total'); return n }
+      const all = Array.from({ length: keys }, (_, i) => `lww/b${i}`)
+      const before = await total()
+      for (let round = 0; round < 3 && (await c.run(async () => await c.divergent(all))).length > 0; round++) await c.run(async () => await c.round())
+      expect(await c.run(async () => await c.divergent(all))).toEqual([])
+      return await total() - before
+    }
+    const small = await bytesFor(100, 1)
+    const large = await bytesFor(1_000, 1)
+    const many = await bytesFor(1_000, 50)
+    // Ten times the keys: about the same bytes (a few more tree levels differ); fifty times the differences: several times the bytes.
+    expect(large).toBeLessThan(small * 2)
+    expect(many).toBeGreaterThan(large * 4)
+  })
+
+  it('refuses to answer for a range the asker does not replicate, and for keys outside the range', async () => {
+    const c = await started(4)
+    const ae = c.ae.get('n1')
+    const range = ae?.treeSet?.ranges[0]
+    expect(range).toBeDefined()
+    if (range === undefined) return
+    const outsider = c.ids.find(id => !range.arc.replicas.includes(id)) as string
+    const ref = { n: range.n, s: range.arc.range.startExclusive, e: range.arc.range.endInclusive }
+    const transport = c.net.transport(outsider)
+    const member = range.arc.replicas.find(id => id !== outsider) as string
+    const reply = await c.run(async () => await transport?.request(member, '/quorumkv/antientropy/1.0.0', { t: 'hashes', ...ref, segs: [[0, 0]], target: 1 }, { timeoutMs: 1_000 }))
+    expect(reply).toEqual({ unknown: true })
+    const insider = range.arc.replicas.find(id => id !== member) as string
+    let outsideKey = 'lww/x0'
+    for (let i = 0; range.tree.geometry.contains(ringPosition(outsideKey)); i++) outsideKey = `lww/x${i}`
+    await expect(c.run(async () => await c.net.transport(insider)?.request(member, '/quorumkv/antientropy/1.0.0', { t: 'get', ...ref, keys: [outsideKey] }, { timeoutMs: 1_000 }))).rejects.toThrow(/outside the range/)
   })
 })

@@ -35,3 +35,6 @@ export const keyCharsMax = 4_096
 
 /** Records merged at once (each a synced write; concurrent ones share an fsync). */
 export const mergeConcurrencyMax = 32
+
+/** Rounds between two rebuilds caused by a phantom difference (it may be the peer's tree that is off). */
+export const suspectRebuildRoundsMin = 10

@@ -8,7 +8,7 @@ import { systemRandom, type Random } from '../../runtime/random.js'
 import { systemTime, type TimeSource, type TimerHandle } from '../../runtime/time.js'
 import type { Transport } from '../../transport/types.js'
 import type { ReplicaEngine } from '../store.js'
-import { rebuildBatchKeys, rebuildKeysPerSecondMax } from './constants.js'
+import { rebuildBatchKeys, rebuildKeysPerSecondMax, suspectRebuildRoundsMin } from './constants.js'
 import { exchange, type ExchangeResult } from './exchange.js'
 import { buildIndex, IndexedEngine, scanIndex, type IndexChange } from './key-index.js'
 import { LocalView, type ReplicaAccess } from './local.js'
@@ -74,6 +74,7 @@ export class AntiEntropy {
   private buildOverflow = false
   private readonly lastFullSync = new Map<string, number>()
   private treesSuspect = false
+  private suspectRebuildRound = -Infinity
   private cursor = 0
   private roundCount = 0
   private timer: TimerHandle | undefined
@@ -134,7 +135,10 @@ export class AntiEntropy {
   /** Runs one round now: up to `rangesPerRoundMax` ranges, each with one live peer replica. */
   async roundNow (): Promise<RoundReport> {
     const replica = this.replicaAccess()
-    if (this.trees === undefined || this.trees.ring !== replica.ring || this.treesSuspect) {
+    // A suspect tree may be the peer's, not ours: rebuild for it at most every few rounds.
+    const suspect = this.treesSuspect && this.roundCount - this.suspectRebuildRound >= suspectRebuildRoundsMin
+    if (this.trees === undefined || this.trees.ring !== replica.ring || suspect) {
+      if (suspect) this.suspectRebuildRound = this.roundCount
       this.treesSuspect = false
       await this.rebuild()
     }
