@@ -38,3 +38,9 @@ export const mergeConcurrencyMax = 32
 
 /** Rounds between two rebuilds caused by a phantom difference (it may be the peer's tree that is off). */
 export const suspectRebuildRoundsMin = 10
+
+/**
+ * Replies and pushes stop adding records or keys once past this many bytes (always at least one),
+ * well under the transport's frame limit (limits.frameBytesMax, 4 MiB by default).
+ */
+export const messageBytesTarget = 1024 * 1024

@@ -1,6 +1,7 @@
 import { recordToWire, type ReplicaRecord } from '../record.js'
 import { ringPosition } from '../ring.js'
-import { hashStepLevels, nodesPerRequestMax, recordsPerMessageMax, requestsPerExchangeMax, segmentKeysMax } from './constants.js'
+import { encode } from '../../codec/msgpack.js'
+import { hashStepLevels, messageBytesTarget, nodesPerRequestMax, recordsPerMessageMax, requestsPerExchangeMax, segmentKeysMax } from './constants.js'
 import type { Segment } from './geometry.js'
 import type { LocalView } from './local.js'
 import {
@@ -144,28 +145,41 @@ async function settle (view: LocalView, range: ReplicatedRange, leaves: readonly
     if (reply.done === 0) result.complete = false
   }
   if (pending.length > 0) result.complete = false
-  const pulled = [...new Set(pull)]
+  let pulled = [...new Set(pull)]
   const asked = new Set(pulled)
-  for (let i = 0; i < pulled.length; i += recordsPerMessageMax) {
-    const raw = await ask({ t: 'get', keys: pulled.slice(i, i + recordsPerMessageMax) })
+  while (pulled.length > 0) {
+    const raw = await ask({ t: 'get', keys: pulled.slice(0, recordsPerMessageMax) })
     if (raw === undefined) return
     const recs = parseGetReply(raw)
     if (recs === unknownRange) throw new UnknownRange()
+    // The peer stops early when its reply would pass messageBytesTarget: ask again for the rest.
+    pulled = pulled.slice(Math.max(recs.length, 1))
     const found = recs.filter((e): e is [string, ReplicaRecord] => e[1] !== undefined && asked.has(e[0]))
     result.repairedHere += await view.mergeAll(found)
   }
-  const pushed = [...push]
-  for (let i = 0; i < pushed.length; i += recordsPerMessageMax) {
-    const recs: Array<[string, unknown]> = []
-    for (const key of pushed.slice(i, i + recordsPerMessageMax)) {
-      const rec: ReplicaRecord | undefined = await view.read(key)
-      if (rec !== undefined) recs.push([key, recordToWire(rec)])
-    }
-    if (recs.length === 0) continue
+  let recs: Array<[string, unknown]> = []
+  let bytes = 0
+  const flush = async (): Promise<boolean> => {
+    if (recs.length === 0) return true
     const raw = await ask({ t: 'push', recs })
-    if (raw === undefined) return
+    recs = []
+    bytes = 0
+    if (raw === undefined) return false
     const changed = parsePushReply(raw)
     if (changed === unknownRange) throw new UnknownRange()
     result.repairedThere += changed
+    return true
   }
+  for (const key of push) {
+    const rec: ReplicaRecord | undefined = await view.read(key)
+    if (rec === undefined) continue
+    const wire = recordToWire(rec)
+    const size = encode(wire).byteLength + key.length
+    if (recs.length >= recordsPerMessageMax || (recs.length > 0 && bytes + size > messageBytesTarget)) {
+      if (!await flush()) return
+    }
+    recs.push([key, wire])
+    bytes += size
+  }
+  await flush()
 }

@@ -1,7 +1,8 @@
 import { ProtocolError } from '../../api/errors.js'
 import { recordToWire } from '../record.js'
 import { ringPosition } from '../ring.js'
-import { keysPerReplyMax } from './constants.js'
+import { encode } from '../../codec/msgpack.js'
+import { keysPerReplyMax, messageBytesTarget } from './constants.js'
 import { sameRange } from './geometry.js'
 import type { LocalView } from './local.js'
 import type { AntiEntropyRequest } from './messages.js'
@@ -29,13 +30,16 @@ export async function answer (view: LocalView, trees: TreeSet | undefined, from:
     }
     case 'keys': {
       const keys: Array<[string, string]> = []
+      let bytes = 0
       let done = 0
       for (const s of req.segs) {
         if (!g.valid(s)) throw new ProtocolError('invalid anti-entropy request: a segment outside the range tree', { segment: segmentsToWire([s]) })
         const list = await view.keysOf(range, s)
         // Whole segments only: the asker compares segment by segment.
-        if (keys.length + list.length > keysPerReplyMax) break
+        const size = list.reduce((n, k) => n + k.key.length * 3 + k.digest.length + 4, 0)
+        if (keys.length + list.length > keysPerReplyMax || (done > 0 && bytes + size > messageBytesTarget)) break
         for (const k of list) keys.push([k.key, k.digest])
+        bytes += size
         done++
       }
       return { keys, done }
@@ -43,9 +47,16 @@ export async function answer (view: LocalView, trees: TreeSet | undefined, from:
     case 'get': {
       checkKeys(view, range, req.keys)
       const recs: Array<[string, unknown]> = []
+      let bytes = 0
+      // Records in the order asked, stopping before the reply passes messageBytesTarget (at least
+      // one: a record always fits a frame, as a write's replication already sent it).
       for (const key of req.keys) {
         const rec = await view.read(key)
-        recs.push([key, rec === undefined ? null : recordToWire(rec)])
+        const wire = rec === undefined ? null : recordToWire(rec)
+        const size = wire === null ? key.length : encode(wire).byteLength + key.length
+        if (recs.length > 0 && bytes + size > messageBytesTarget) break
+        recs.push([key, wire])
+        bytes += size
       }
       return { recs }
     }

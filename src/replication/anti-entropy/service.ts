@@ -239,7 +239,12 @@ export class AntiEntropy {
       const buffered = this.building
       this.building = undefined
       if (this.buildOverflow) continue
-      for (const c of buffered) trees.apply(c)
+      try {
+        for (const c of buffered) trees.apply(c)
+      } catch (err) {
+        this.logger?.debug({ event: 'antientropy_rebuild_retry' }, (err as Error).message)
+        continue
+      }
       this.trees = trees
       const ids = new Set(trees.ranges.map(r => r.id))
       for (const id of this.lastFullSync.keys()) if (!ids.has(id)) this.lastFullSync.delete(id)
