@@ -188,4 +188,39 @@ describe('anti-entropy', () => {
     for (let i = 0; range.tree.geometry.contains(ringPosition(outsideKey)); i++) outsideKey = `lww/x${i}`
     await expect(c.run(async () => await c.net.transport(insider)?.request(member, '/quorumkv/antientropy/1.0.0', { t: 'get', ...ref, keys: [outsideKey] }, { timeoutMs: 1_000 }))).rejects.toThrow(/outside the range/)
   })
+
+  it('rebuilds its trees for the new ring after a membership change, and fills the replicas that gained ranges', async () => {
+    const c = await started(4)
+    const keys = Array.from({ length: 60 }, (_, i) => `mv/m${i}`)
+    await c.run(async () => { for (const key of keys) await c.node('n1').put(key, enc(key), { w: 3 }) })
+    const survivors = ['n1', 'n2', 'n3']
+    const lacking = async (): Promise<number> => {
+      let n = 0
+      for (const key of keys) for (const id of survivors) if (await c.run(async () => await c.node(id).localRecord(key)) === undefined) n++
+      return n
+    }
+    expect(await lacking()).toBeGreaterThan(0)
+    c.crash('n4')
+    for (const id of survivors) c.node(id).setMembers(survivors)
+    const before = c.ae.get('n1')?.treeSet
+    for (let i = 0; i < 2; i++) await c.run(async () => await c.round())
+    expect(c.ae.get('n1')?.treeSet).not.toBe(before)
+    expect(c.ae.get('n1')?.treeSet?.ring).toBe(c.node('n1').ring)
+    expect(await lacking()).toBe(0)
+  })
+
+  it('runs rounds on its own every intervalMs when enabled, within the byte rate limit', async () => {
+    const c = new AntiEntropyCluster({ nodes: 3, config: { antiEntropy: { enabled: true, intervalMs: 1_000, rangesPerRoundMax: 100, bytesPerSecondMax: 4_096, treeDepth: 8 } } })
+    await c.start()
+    const keys = Array.from({ length: 20 }, (_, i) => `lww/t${i}`)
+    await c.run(async () => { for (const key of keys) await writeOnOne(c, 'n1', key, 'solo') })
+    expect((await c.run(async () => await c.divergent(keys))).length).toBe(keys.length)
+    await c.runFor(30_000)
+    expect(await c.run(async () => await c.divergent(keys))).toEqual([])
+    const rounds = await metric(c, 'n2', 'quorumkv_antientropy_rounds_total')
+    const bytes = await metric(c, 'n1', 'quorumkv_antientropy_bytes_total')
+    expect(rounds).toBeGreaterThanOrEqual(10)
+    // The limiter lets at most one second of bytes ahead of the rate (plus the one request that overdraws it).
+    expect(bytes).toBeLessThan(4_096 * 31 + 64 * 1024)
+  })
 })
