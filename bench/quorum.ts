@@ -19,6 +19,7 @@ const value = 'v'.repeat(256)
 /** Each loop also stops here, so a run ends even if the clock misbehaves. */
 const opsPerClientMax = 1_000_000
 const requestTimeoutMs = 10_000
+const logTailLinesMax = 40
 const collection = 'q'
 const collections = { [collection]: { mode: 'quorum', merge: 'lww', n: 3, w: 2, r: 2 } }
 
@@ -68,7 +69,11 @@ function workloads (kv: Client): Array<[string, Op]> {
 const rows: Row[] = []
 const dir = await mkdtemp(join(tmpdir(), 'quorumkv-bench-quorum-'))
 try {
-  const cluster = await LocalCluster.start({ nodes: 3, dir, logLevel: 'warn', configOverrides: { collections }, ...(cpuProfDir !== undefined ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] } : {}) })
+  // The nodes' last log lines (warnings and errors), shown when one fails to start.
+  const logTail: string[] = []
+  const logs = (node: string, line: string): void => { logTail.push(`${node}: ${line}`); if (logTail.length > logTailLinesMax) logTail.shift() }
+  const cluster = await LocalCluster.start({ nodes: 3, dir, logLevel: 'warn', logs, configOverrides: { collections }, ...(cpuProfDir !== undefined ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] } : {}) })
+    .catch((err: unknown) => { throw new Error(`${(err as Error).message}; the nodes' last log lines:\n${logTail.join('\n')}`, { cause: err }) })
   try {
     const kv = await connect({ peers: cluster.peers, identity: cluster.clientKey, requestTimeoutMs })
     try {

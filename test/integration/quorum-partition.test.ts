@@ -34,8 +34,12 @@ const isolated = 'node3'
 const sharedRegisterKeys = Array.from({ length: 6 }, (_, i) => `reg/k${i}`)
 const setKeys = Array.from({ length: 3 }, (_, i) => `tags/s${i}`)
 const counterKeys = Array.from({ length: 3 }, (_, i) => `hits/c${i}`)
-/** Blind mv puts spread over enough keys to stay under limits.siblingsMax (100). */
+/**
+ * Blind mv puts: one process per node, at most mvPutsPerPhaseMax in each of 3 phases, spread over
+ * the keys: 45 siblings a key at most, under limits.siblingsMax (100) past which they are refused.
+ */
 const mvKeys = Array.from({ length: 12 }, (_, i) => `notes/m${i}`)
+const mvPutsPerPhaseMax = 60
 const beforeMs = 1_500
 const partitionMs = 3_000
 const afterHealMs = 1_000
@@ -43,6 +47,7 @@ const opsPerProcessMax = 5_000
 const requestTimeoutMs = 3_000
 const convergeWaitMs = 15_000
 const convergePollMs = 500
+const logTailLinesMax = 40
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const mergeOf = (key: string): MergeKind => key.startsWith('tags/') ? 'orset' : key.startsWith('hits/') ? 'counter' : key.startsWith('notes/') ? 'mv' : 'lww'
@@ -61,6 +66,8 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
   /** One client per node, pinned to it (its only peer). */
   const clients = new Map<string, Client>()
   let stoppedPid: number | null = null
+  /** The nodes' last warnings and errors, shown when something fails. */
+  const logTail: string[] = []
 
   beforeAll(async () => {
     dir = await tempDir()
@@ -68,6 +75,7 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
       nodes: 3,
       dir: dir.path,
       logLevel: 'warn',
+      logs: (node, line) => { logTail.push(`${node}: ${line}`); if (logTail.length > logTailLinesMax) logTail.shift() },
       configOverrides: {
         collections,
         raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 },
@@ -76,7 +84,7 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
         antiEntropy: { enabled: false },
         timeouts: { peerRequestTimeoutMs: 1_000 }
       }
-    })
+    }).catch((err: unknown) => { throw new Error(`${(err as Error).message}; the nodes' last log lines:\n${logTail.join('\n')}`, { cause: err }) })
     for (const name of names) {
       clients.set(name, await connect({ peers: cluster.member(name).multiaddrs, identity: cluster.clientKey, requestTimeoutMs }))
     }
@@ -103,6 +111,7 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
 
     const worker = async (node: string, kind: 'register' | 'set' | 'counter' | 'mv', p: number): Promise<void> => {
       const kv = client(node)
+      const mvPuts = { before: 0, partition: 0, healed: 0, done: 0 }
       for (let n = 0; n < opsPerProcessMax && phase !== 'done'; n++) {
         // The cut-off node gets no new calls: a call to a stopped process can only time out.
         if (node === isolated && phase === 'partition') { await sleep(50); continue }
@@ -134,6 +143,7 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
             op.info(now(), { error: codeOf(err) })
           }
         } else if (kind === 'mv') {
+          if (++mvPuts[phase] > mvPutsPerPhaseMax) { await sleep(50); continue }
           // A blind put (no context) supersedes nothing: every acknowledged one must stay a sibling.
           const key = mvKeys[n % mvKeys.length] as string
           const value = `p${p}-${n}`
@@ -228,7 +238,7 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
     if (convergence.valid !== true) {
       const file = join(tmpdir(), `quorumkv-quorum-partition-${Date.now()}.jsonl`)
       await writeFile(file, history.toJsonLines())
-      console.log(`history written to ${file}; first divergence: ${convergence.anomalies[0]?.explanation ?? ''}`)
+      console.log(`history written to ${file}; first divergence: ${convergence.anomalies[0]?.explanation ?? ''}; the nodes' last log lines:\n${logTail.join('\n')}`)
     }
     expect(convergence.valid).toBe(true)
 
