@@ -175,28 +175,32 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
     const kinds = ['register', 'set', 'counter', 'mv'] as const
     const workers = names.flatMap((node, i) => kinds.map(async (kind, j) => { await worker(node, kind, i * kinds.length + j) }))
     const chaos = (async () => {
-      await sleep(beforeMs)
-      if (fault === 'pause') {
-        stoppedPid = cluster.member(isolated).pid
-        expect(stoppedPid).not.toBeNull()
-        process.kill(stoppedPid as number, 'SIGSTOP')
-      } else {
-        await cluster.kill(isolated, 'SIGKILL')
+      // Whatever happens here, the workers stop.
+      try {
+        await sleep(beforeMs)
+        if (fault === 'pause') {
+          stoppedPid = cluster.member(isolated).pid
+          expect(stoppedPid).not.toBeNull()
+          process.kill(stoppedPid as number, 'SIGSTOP')
+        } else {
+          await cluster.kill(isolated, 'SIGKILL')
+        }
+        phase = 'partition'
+        const partitionedAt = now()
+        await sleep(partitionMs)
+        if (fault === 'pause') {
+          process.kill(stoppedPid as number, 'SIGCONT')
+          stoppedPid = null
+        } else {
+          await cluster.startMember(isolated)
+        }
+        phase = 'healed'
+        const healedAt = now()
+        await sleep(afterHealMs)
+        return { partitionedAt, healedAt }
+      } finally {
+        phase = 'done'
       }
-      phase = 'partition'
-      const partitionedAt = now()
-      await sleep(partitionMs)
-      if (fault === 'pause') {
-        process.kill(stoppedPid as number, 'SIGCONT')
-        stoppedPid = null
-      } else {
-        await cluster.startMember(isolated)
-      }
-      phase = 'healed'
-      const healedAt = now()
-      await sleep(afterHealMs)
-      phase = 'done'
-      return { partitionedAt, healedAt }
     })()
     const [{ partitionedAt, healedAt }] = await Promise.all([chaos, ...workers])
 
