@@ -23,6 +23,8 @@ export interface ExchangeResult {
    * the two trees disagrees with its index (a write that raced a rebuild). The service rebuilds.
    */
   phantoms: number
+  /** Index entries found stale and fixed. */
+  reindexed: number
 }
 
 /** Sends one request to the peer (the caller rate-limits and counts bytes). */
@@ -39,7 +41,7 @@ class UnknownRange extends Error {}
  * bytes grow with the differences (times the tree's depth), not with the keys.
  */
 export async function exchange (view: LocalView, range: ReplicatedRange, call: Call): Promise<ExchangeResult> {
-  const result: ExchangeResult = { complete: true, unknown: false, repairedHere: 0, repairedThere: 0, requests: 0, phantoms: 0 }
+  const result: ExchangeResult = { complete: true, unknown: false, repairedHere: 0, repairedThere: 0, requests: 0, phantoms: 0, reindexed: 0 }
   const ref: RangeRef = { n: range.n, s: range.arc.range.startExclusive, e: range.arc.range.endInclusive }
   const ask = async (message: Record<string, unknown>): Promise<unknown> => {
     if (result.requests >= requestsPerExchangeMax) {
@@ -147,6 +149,7 @@ async function settle (view: LocalView, range: ReplicatedRange, leaves: readonly
   if (pending.length > 0) result.complete = false
   let pulled = [...new Set(pull)]
   const asked = new Set(pulled)
+  const unchanged = new Set([...asked, ...push])
   while (pulled.length > 0) {
     const raw = await ask({ t: 'get', keys: pulled.slice(0, recordsPerMessageMax) })
     if (raw === undefined) return
@@ -157,6 +160,9 @@ async function settle (view: LocalView, range: ReplicatedRange, leaves: readonly
     const found = recs.filter((e): e is [string, ReplicaRecord] => e[1] !== undefined && asked.has(e[0]))
     result.repairedHere += await view.mergeAll(found)
   }
+  // A key that differed but that no merge rewrote may have a stale index entry (a record written
+  // around the indexing engine): re-derive it, or the key would look different on every pass.
+  result.reindexed = await view.reindex(unchanged)
   let recs: Array<[string, unknown]> = []
   let bytes = 0
   const flush = async (): Promise<boolean> => {

@@ -118,6 +118,25 @@ export class IndexedEngine implements ReplicaEngine {
       changes.push({ key, position: ringPosition(key), before, after })
     })
     await this.inner.write(extra.length === 0 ? ops : [...ops, ...extra], options)
+    this.emit(changes)
+  }
+
+  /**
+   * Re-derives the index entry of `key` from its stored record, for an entry found stale (a
+   * record written around this engine). The caller holds the key's lock. True when it changed.
+   */
+  async reindex (key: string): Promise<boolean> {
+    const k = indexKey(key)
+    const [data, old] = await Promise.all([this.inner.get('data', key), this.inner.get('antientropy', k)])
+    const after = data === undefined ? undefined : digestOfRecordBytes(data)
+    const before = old === undefined ? undefined : Buffer.from(old).toString('utf8')
+    if (before === after) return false
+    await this.inner.write([after === undefined ? { type: 'del', sublevel: 'antientropy', key: k } : { type: 'put', sublevel: 'antientropy', key: k, value: Buffer.from(after, 'utf8') }], { sync: false })
+    this.emit([{ key, position: ringPosition(key), before, after }])
+    return true
+  }
+
+  private emit (changes: readonly IndexChange[]): void {
     if (changes.length > 0) for (const l of this.listeners) l(changes)
   }
 }

@@ -3,9 +3,9 @@ import type { KeyPlacement } from '../context.js'
 import { emptyRecord, mergeRecords, stateDescends, stateHlc, type ReplicaRecord } from '../record.js'
 import type { HashRing } from '../ring.js'
 import { sessionCovers } from '../session.js'
-import type { ReplicaEngine, ReplicaStore } from '../store.js'
+import type { ReplicaStore } from '../store.js'
 import { mergeConcurrencyMax } from './constants.js'
-import { scanIndex } from './key-index.js'
+import { scanIndex, type IndexedEngine } from './key-index.js'
 import type { Segment } from './geometry.js'
 import type { ReplicatedRange } from './tree-set.js'
 import { summariesFromKeys, type KeyDigest, type NodeSummary } from './tree.js'
@@ -27,7 +27,7 @@ export interface ReplicaAccess {
  */
 export class LocalView {
   constructor (
-    private readonly engine: Pick<ReplicaEngine, 'entries'>,
+    private readonly engine: IndexedEngine,
     private readonly replica: ReplicaAccess,
     private readonly nOf: (key: string) => number | undefined,
     private readonly onClockDrift: (err: ClockDriftError) => void
@@ -103,6 +103,13 @@ export class LocalView {
     }
     await Promise.all(Array.from({ length: Math.min(mergeConcurrencyMax, recs.length) }, worker))
     return changed
+  }
+
+  /** Fixes the index entries of `keys` that disagree with their records; returns how many did. */
+  async reindex (keys: Iterable<string>): Promise<number> {
+    let fixed = 0
+    for (const key of keys) if (await this.replica.store.withKey(key, async () => await this.engine.reindex(key))) fixed++
+    return fixed
   }
 
   /** Keeps the hybrid clock ahead of repaired lww versions, as PeerService does for writes. */

@@ -8,7 +8,7 @@ import { systemRandom, type Random } from '../../runtime/random.js'
 import { systemTime, type TimeSource, type TimerHandle } from '../../runtime/time.js'
 import type { Transport } from '../../transport/types.js'
 import type { ReplicaEngine } from '../store.js'
-import { rebuildBatchKeys, rebuildKeysPerSecondMax, suspectRebuildRoundsMin } from './constants.js'
+import { rebuildBatchKeys, rebuildKeysPerSecondMax, scrubKeysPerRound, suspectRebuildRoundsMin } from './constants.js'
 import { exchange, type ExchangeResult } from './exchange.js'
 import { buildIndex, IndexedEngine, scanIndex, type IndexChange } from './key-index.js'
 import { LocalView, type ReplicaAccess } from './local.js'
@@ -16,6 +16,7 @@ import { antiEntropyProtocol, parseAntiEntropyRequest, type AntiEntropyRequest }
 import { createAntiEntropyMetrics, type AntiEntropyMetrics } from './metrics.js'
 import { ByteRateLimiter } from './rate-limit.js'
 import { answer } from './responder.js'
+import { IndexScrubber } from './scrub.js'
 import { TreeSet } from './tree-set.js'
 
 export interface AntiEntropyComponents {
@@ -68,6 +69,7 @@ export class AntiEntropy {
   private readonly metrics: AntiEntropyMetrics
   private readonly startedAt: number
   private replica: ReplicaAccess | undefined
+  private scrubber: IndexScrubber | undefined
   private view: LocalView | undefined
   private trees: TreeSet | undefined
   private building: IndexChange[] | undefined
@@ -114,6 +116,7 @@ export class AntiEntropy {
       parse: parseAntiEntropyRequest,
       onRequest: async (from, m) => await answer(this.localView(), this.trees, from, m)
     })
+    this.scrubber = new IndexScrubber(this.engine, async (key, fn) => await replica.store.withKey(key, fn))
     this.running = true
     await this.rebuild()
     this.schedule()
@@ -125,6 +128,11 @@ export class AntiEntropy {
     this.timer?.cancel()
     this.transport.unhandle(antiEntropyProtocol)
     await this.round
+  }
+
+  /** Completed passes of the index check (tests and status). */
+  get scrubPasses (): number {
+    return this.scrubber?.passes ?? 0
   }
 
   /** The current trees (tests and status). */
@@ -144,7 +152,10 @@ export class AntiEntropy {
     }
     const trees = this.trees
     const report: RoundReport = { ranges: 0, complete: 0, repaired: 0 }
-    if (trees === undefined || trees.ranges.length === 0) return report
+    if (trees === undefined || trees.ranges.length === 0) {
+      await this.scrub()
+      return report
+    }
     const count = Math.min(this.config.antiEntropy.rangesPerRoundMax, trees.ranges.length)
     for (let i = 0; i < count && this.running; i++) {
       const range = trees.ranges[(this.cursor + i) % trees.ranges.length]
@@ -166,7 +177,14 @@ export class AntiEntropy {
     this.cursor = (this.cursor + count) % trees.ranges.length
     this.roundCount++
     this.metrics.rounds.inc()
+    await this.scrub()
     return report
+  }
+
+  /** One slice of the index check; what it fixes shows in the trees by the next exchange. */
+  private async scrub (): Promise<void> {
+    const fixed = await this.scrubber?.step(scrubKeysPerRound) ?? 0
+    if (fixed > 0) this.logger?.warn({ event: 'antientropy_index_fixed', keys: fixed }, `${fixed} anti-entropy index entries disagreed with their records and were rebuilt`)
   }
 
   /** One exchange of one range with one peer (tests, and the rounds). */
