@@ -15,6 +15,7 @@ import { KvService } from './service/kv-service.js'
 import { localReplication, raftReplication, type Replication } from './service/replication.js'
 import { RaftNode, type MembershipChange } from './raft/raft-node.js'
 import { QuorumReplica } from './replication/replica.js'
+import { AntiEntropy } from './replication/anti-entropy/service.js'
 import { UnavailableError } from './api/errors.js'
 import type { Transport } from './transport/types.js'
 import { GossipService } from './gossip/index.js'
@@ -138,6 +139,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
   let raft: RaftNode | undefined
   let gossip: GossipService | undefined
   let quorum: QuorumReplica | undefined
+  let antiEntropy: AntiEntropy | undefined
   let replication: Replication
   if (clustered && transport !== undefined) {
     const bootstrap = joining
@@ -180,8 +182,12 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
   const usesQuorum = config.defaultCollection.mode === 'quorum' || Object.values(config.collections).some(c => c.mode === 'quorum')
   if (usesQuorum) {
     const conf = raft?.status().conf
+    const quorumTransport = transport ?? localOnlyTransport(identity.peerId)
+    const isAlive = gossip !== undefined ? { isAlive: (peer: string) => (gossip as GossipService).isAlive(peer) } : {}
+    // The replica writes through anti-entropy's indexing engine, so the hash trees follow every write.
+    antiEntropy = await AntiEntropy.open({ transport: quorumTransport, engine, time: systemTime, random: systemRandom, registry: metrics.registry, logger, ...isAlive }, { config })
     quorum = new QuorumReplica(
-      { transport: transport ?? localOnlyTransport(identity.peerId), engine, time: systemTime, ...(gossip !== undefined ? { isAlive: (peer: string) => (gossip as GossipService).isAlive(peer) } : {}), registry: metrics.registry, logger },
+      { transport: quorumTransport, engine: antiEntropy.engine, time: systemTime, ...isAlive, registry: metrics.registry, logger },
       { config, members: conf === undefined ? [identity.peerId] : [...new Set([identity.peerId, ...conf.voters, ...conf.learners])] }
     )
   }
@@ -196,10 +202,15 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       gossip?.setAddresses(transport.multiaddrs)
       gossip?.start()
     }
-    await quorum?.start()
+    if (quorum !== undefined) {
+      await quorum.start()
+      await antiEntropy?.start(quorum)
+    }
   } catch (err) {
     // A port in use or a bad address: undo what started, so the caller gets the error and nothing runs on.
     await http?.close().catch(() => {})
+    await antiEntropy?.stop().catch(() => {})
+    await quorum?.stop().catch(() => {})
     gossip?.stop()
     await raft?.stop().catch(() => {})
     await transport?.stop().catch(() => {})
@@ -285,6 +296,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       stopping ??= (async () => {
         await http?.close()
         for (const client of clients) await client.close()
+        await antiEntropy?.stop()
         await quorum?.stop()
         gossip?.stop()
         await raft?.stop()
