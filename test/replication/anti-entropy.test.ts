@@ -5,6 +5,7 @@ import { ringPosition } from '../../src/replication/ring.js'
 import { emptyQuorumSession } from '../../src/replication/session.js'
 import { AntiEntropyCluster } from './anti-entropy-cluster.js'
 import { dec, enc } from './cluster.js'
+import { MemoryEngine } from './memory-engine.js'
 
 /** Writes `value` into one replica's store only, as if every copy to the others was lost. */
 async function writeOnOne (c: AntiEntropyCluster, id: string, key: string, value: string | null): Promise<void> {
@@ -250,5 +251,30 @@ describe('anti-entropy', () => {
     // A pass over ranges in sync: only root checks (under 100 bytes per range).
     const ranges = c.ae.get('n1')?.treeSet?.ranges.length ?? 0
     expect(await metric(c, 'n1', 'quorumkv_antientropy_bytes_total') - bytes).toBeLessThan(100 * ranges)
+  })
+
+  it('restores every key a node should hold after it rejoins with an empty data directory', async () => {
+    const c = await started(4)
+    const keys = Array.from({ length: 300 }, (_, i) => `${['lww', 'mv', 'ctr', 'set'][i % 4] as string}/w${i}`)
+    await c.run(async () => {
+      for (const key of keys) {
+        if (key.startsWith('ctr/')) await c.node('n2').increment(key, 3, { w: 3 })
+        else if (key.startsWith('set/')) await c.node('n2').orsetAdd(key, key, { w: 3 })
+        else await c.node('n2').put(key, enc(key), { w: 3 })
+      }
+    })
+    c.crash('n1')
+    c.engines.set('n1', new MemoryEngine())
+    await c.restart('n1')
+    const mine = keys.filter(k => c.primaries(k).includes('n1'))
+    expect(mine.length).toBeGreaterThan(100)
+    expect((await c.run(async () => await c.divergent(mine))).length).toBe(mine.length)
+    let rounds = 0
+    while ((await c.run(async () => await c.divergent(mine))).length > 0 && rounds < 5) {
+      await c.run(async () => await c.ae.get('n1')?.roundNow())
+      rounds++
+    }
+    expect(await c.run(async () => await c.divergent(mine))).toEqual([])
+    expect(rounds).toBeLessThanOrEqual(2)
   })
 })

@@ -1,7 +1,7 @@
 import { recordToWire, type ReplicaRecord } from '../record.js'
 import { ringPosition } from '../ring.js'
 import { encode } from '../../codec/msgpack.js'
-import { hashStepLevels, messageBytesTarget, nodesPerRequestMax, recordsPerMessageMax, requestsPerExchangeMax, segmentKeysMax } from './constants.js'
+import { hashStepLevels, keysPerReplyMax, messageBytesTarget, nodesPerRequestMax, recordsPerMessageMax, requestsPerExchangeMax, segmentKeysMax } from './constants.js'
 import type { Segment } from './geometry.js'
 import type { LocalView } from './local.js'
 import {
@@ -92,7 +92,10 @@ async function descend (view: LocalView, range: ReplicatedRange, ask: (m: Record
           const b = theirs[s]?.[j]
           if (a === undefined || b === undefined || a.hash === b.hash) continue
           const child = { level: target, index: seg.index * width + j }
-          if (target >= bits || Math.max(a.count, b.count) <= segmentKeysMax) leaves.push(child)
+          // One side empty: listing the other's keys is cheaper than descending (a replica that
+          // lost its data, a range that just moved), as long as one reply can hold them.
+          const oneSided = Math.min(a.count, b.count) === 0 && Math.max(a.count, b.count) <= keysPerReplyMax / 4
+          if (target >= bits || Math.max(a.count, b.count) <= segmentKeysMax || oneSided) leaves.push(child)
           else next.push(child)
         }
       })
