@@ -200,6 +200,11 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       raft?.start()
       await transport.start()
       gossip?.setAddresses(transport.multiaddrs)
+      // A member gossip sees come back is dialed at once, not after the transport's dial backoff.
+      const net = transport
+      gossip?.onChange((change) => {
+        if (change.liveness === 'alive' && change.previous !== 'alive' && change.addresses.length > 0) net.setPeerAddresses(change.peerId, change.addresses)
+      })
       gossip?.start()
     }
     if (quorum !== undefined) {

@@ -193,9 +193,13 @@ export class RemoteClient implements Client {
     })
   }
 
+  /** The decoded form of `token`, kept so that a call does not decode the client's own token again. */
+  private state = emptySession()
+
   private advance (token: string): void {
     if (token === this.token) return
-    this.token = encodeSession(mergeSessions(decodeSession(this.token), decodeSession(token)))
+    this.state = mergeSessions(this.state, decodeSession(token))
+    this.token = encodeSession(this.state)
   }
 }
 
