@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClosedError, ConfigError, ConsistencyError, InvalidArgumentError, TimeoutError } from './api/errors.js'
-import type { Client } from './api/types.js'
+import type { Client, RaftStatusView } from './api/types.js'
 import { LocalClient } from './client/local-client.js'
 import { parseConfig } from './config/parse.js'
 import type { Config } from './config/schema.js'
@@ -62,18 +62,6 @@ export interface QuorumKvNode {
   raftStatus: () => RaftStatusView | null
   /** Stops serving, waits for the write in flight, closes the database. Idempotent. */
   stop: () => Promise<void>
-}
-
-export interface RaftStatusView {
-  leader: string | null
-  role: string
-  term: number
-  commitIndex: number
-  appliedIndex: number
-  voters: string[]
-  learners: string[]
-  /** Leader only: each follower's replicated index. */
-  matchIndex: Record<string, number>
 }
 
 export interface MemberStatus {

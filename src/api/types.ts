@@ -77,3 +77,16 @@ export interface Client {
   session: () => string
   close: () => Promise<void>
 }
+
+/** A clustered node's Raft status (`node.raftStatus()`, the admin protocol, `quorumkv status`). */
+export interface RaftStatusView {
+  leader: string | null
+  role: string
+  term: number
+  commitIndex: number
+  appliedIndex: number
+  voters: string[]
+  learners: string[]
+  /** Leader only: each follower's replicated index. */
+  matchIndex: Record<string, number>
+}

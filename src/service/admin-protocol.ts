@@ -1,4 +1,5 @@
 import { InvalidArgumentError, UnauthorizedError } from '../api/errors.js'
+import type { RaftStatusView } from '../api/types.js'
 import { protocolId, type MessageHandler, type Transport } from '../transport/types.js'
 import type { AccessControl } from './access.js'
 
@@ -17,17 +18,7 @@ export type AdminRequest =
   | { op: 'promote-member', peerId: string, timeoutMs?: number }
   | { op: 'remove-member', peerId: string, timeoutMs?: number }
 
-export interface AdminRaftStatus {
-  leader: string | null
-  role: string
-  term: number
-  commitIndex: number
-  appliedIndex: number
-  voters: string[]
-  learners: string[]
-  /** Leader only: each follower's replicated index. */
-  matchIndex: Record<string, number>
-}
+export type AdminRaftStatus = RaftStatusView
 
 export interface AdminMember {
   peerId: string
