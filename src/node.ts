@@ -58,6 +58,8 @@ export interface QuorumKvNode {
   addMember: (member: { peerId: string, multiaddrs: string[] }, options?: { timeoutMs?: number }) => Promise<void>
   promoteMember: (peerId: string, options?: { timeoutMs?: number }) => Promise<void>
   removeMember: (peerId: string, options?: { timeoutMs?: number }) => Promise<void>
+  /** Hands leadership to a caught-up voter; resolves once it leads (for maintenance of the current leader). */
+  transferLeadership: (peerId: string, options?: { timeoutMs?: number }) => Promise<void>
   /** Raft status of this node, or null for a node alone. */
   raftStatus: () => RaftStatusView | null
   /** Stops serving, waits for the write in flight, closes the database. Idempotent. */
@@ -210,17 +212,22 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
     await committer?.close().catch(() => {})
     throw err
   }
-  const change = async (c: MembershipChange, timeoutMs: number | undefined): Promise<void> => {
-    if (raft === undefined) throw new ConsistencyError('this node runs alone: membership changes need a clustered node (cluster.members or cluster.join in its config)')
+  /** Runs a cluster operation under a deadline; TIMEOUT says the outcome is unconfirmed. */
+  const inCluster = async (timeoutMs: number | undefined, fn: (r: RaftNode, signal: AbortSignal) => Promise<void>, what: string): Promise<void> => {
+    if (raft === undefined) throw new ConsistencyError('this node runs alone: membership and leadership need a clustered node (cluster.members or cluster.join in its config)')
     const ms = timeoutMs ?? config.timeouts.requestTimeoutMs
     const signal = AbortSignal.timeout(ms)
     try {
-      await raft.changeMembership(c, signal)
+      await fn(raft, signal)
     } catch (err) {
-      if (signal.aborted) throw new TimeoutError(`the membership change was not confirmed within ${ms} ms; check the status before retrying`, { timeoutMs: ms })
+      if (signal.aborted) throw new TimeoutError(`${what} was not confirmed within ${ms} ms; check the status before retrying`, { timeoutMs: ms })
       throw err
     }
   }
+  const change = async (c: MembershipChange, timeoutMs: number | undefined): Promise<void> => {
+    await inCluster(timeoutMs, async (r, signal) => { await r.changeMembership(c, signal) }, 'the membership change')
+  }
+
   const clients = new Set<Client>()
   let stopping: Promise<void> | undefined
   const multiaddrs = transport?.multiaddrs ?? []
@@ -267,6 +274,10 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
     async removeMember (peerId, options = {}) {
       checkPeerId(peerId)
       await change({ type: 'remove', node: peerId }, options.timeoutMs)
+    },
+    async transferLeadership (peerId, options = {}) {
+      checkPeerId(peerId)
+      await inCluster(options.timeoutMs, async (r, signal) => { await r.transferLeadership(peerId, signal) }, 'the leadership transfer')
     },
     raftStatus () {
       if (raft === undefined) return null

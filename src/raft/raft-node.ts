@@ -66,7 +66,7 @@ export interface MembershipHooks {
   onConf?: (conf: ConfState) => void
 }
 
-type ForwardRequest = { command: KvCommand } | { change: MembershipChange }
+type ForwardRequest = { command: KvCommand } | { change: MembershipChange } | { transfer: PeerId }
 
 export interface RaftNodeInit {
   id: PeerId
@@ -211,7 +211,7 @@ export class RaftNode {
       parse: parseForwardRequest,
       onRequest: async (_from, request, signal) => 'command' in request
         ? await this.proposeHere(request.command, signal)
-        : await this.changeHere(request.change, signal)
+        : 'change' in request ? await this.changeHere(request.change, signal) : await this.transferHere(request.transfer, signal)
     })
     this.receiver.start()
     this.lastTickAt = performance.now()
@@ -251,6 +251,23 @@ export class RaftNode {
    */
   async changeMembership (change: MembershipChange, signal: AbortSignal): Promise<void> {
     await this.onLeader({ change }, signal, async () => { await this.changeHere(change, signal) })
+  }
+
+  /**
+   * Hands leadership to voter `to` (the leader catches it up, then tells it to campaign) and
+   * resolves once `to` leads, as this node sees it.
+   */
+  async transferLeadership (to: PeerId, signal: AbortSignal): Promise<void> {
+    if (this.soft.leader === to) return
+    await this.onLeader({ transfer: to }, signal, async () => { await this.transferHere(to, signal) })
+    while (this.soft.leader !== to) await this.waitForLeaderChange(this.soft.leader, signal)
+  }
+
+  private async transferHere (to: PeerId, signal: AbortSignal): Promise<void> {
+    this.assertUsable()
+    this.core.transferLeadership(to)
+    this.kick()
+    while (this.soft.leader !== to) await this.waitForLeaderChange(this.soft.leader, signal)
   }
 
   /** Runs `here` on the leader, or forwards `request` to it, following leadership changes. */
@@ -599,6 +616,11 @@ function parseForwardRequest (raw: unknown): ForwardRequest {
   const r = raw as { command?: unknown, change?: unknown } | null
   if (r === null || typeof r !== 'object') throw new InvalidArgumentError('forward request must be an object')
   if (r.command !== undefined) return { command: parseKvCommand(r.command) }
+  const transfer = (raw as { transfer?: unknown }).transfer
+  if (transfer !== undefined) {
+    if (typeof transfer !== 'string' || transfer.length === 0 || transfer.length > 128) throw new InvalidArgumentError('forward request transfer must name a peer id')
+    return { transfer }
+  }
   const c = r.change as Partial<MembershipChange> | undefined
   if (c === null || typeof c !== 'object' || typeof c.type !== 'string' || !changeTypes.includes(c.type) ||
     typeof c.node !== 'string' || c.node.length === 0 || c.node.length > 128 ||

@@ -69,6 +69,17 @@ describe('membership of a raft cluster', () => {
     expect((await joiner.client().get('m/without-2', { consistency: 'strong' }))?.value).toBe('still committing')
   })
 
+  it('hands leadership to another voter on request, from any member', async () => {
+    const live = [nodes[0], nodes[1], nodes[3]] as QuorumKvNode[] // the voters after the first test (node 2 was removed and stopped)
+    const before = (live[0] as QuorumKvNode).raftStatus()?.leader
+    const target = live.find(n => n.peerId !== before) as QuorumKvNode
+    const asker = live.find(n => n.peerId !== target.peerId && n.peerId !== before) ?? target
+    await asker.transferLeadership(target.peerId, { timeoutMs: 10_000 })
+    await waitFor(() => target.raftStatus()?.role === 'leader')
+    const w = await target.client().put('m/after-transfer', 1)
+    expect((await (live.find(n => n !== target) as QuorumKvNode).client().get('m/after-transfer', { consistency: 'strong' }))?.version).toBe(w.version)
+  })
+
   it('refuses membership calls with bad arguments', async () => {
     const node = nodes[0] as QuorumKvNode
     await expect(node.addMember({ peerId: 'not a peer id!', multiaddrs: ['/ip4/127.0.0.1/tcp/1'] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
