@@ -1,8 +1,8 @@
-import { ProtocolError } from '../api/errors.js'
 import {
   ADDRESS_CHARS_MAX, ADDRESSES_PER_MEMBER_MAX, INCARNATION_MAX, PEER_ID_CHARS_MAX, UPDATES_PER_MESSAGE_PARSE_MAX
 } from './constants.js'
 import type { GossipMessage, Update } from './messages.js'
+import { messageGuards, type Guards, type RawMessage } from '../codec/guards.js'
 
 /**
  * The guard the transport runs on every inbound gossip message (MessageHandler.parse).
@@ -10,7 +10,7 @@ import type { GossipMessage, Update } from './messages.js'
  * fields so a message from a newer or broken peer fails loudly instead of being half-understood.
  * The result is a fresh object: nothing of the raw value (prototype, extra keys) leaks into the core.
  */
-type Raw = Record<string, unknown>
+type Raw = RawMessage
 
 const keysByType: Readonly<Record<string, readonly string[]>> = {
   ping: ['type', 'seq', 'inc', 'target', 'updates'],
@@ -26,26 +26,11 @@ const keysByKind: Readonly<Record<string, readonly string[]>> = {
   dead: ['kind', 'peer', 'inc', 'from']
 }
 
-function fail (message: string, field?: string): never {
-  throw new ProtocolError(`invalid gossip message: ${message}`, field === undefined ? {} : { field })
-}
-
-function isObject (value: unknown): value is Raw {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array)
-}
-
-function checkKeys (raw: Raw, allowed: readonly string[], what: string): void {
-  let count = 0
-  for (const key in raw) {
-    if (!Object.hasOwn(raw, key)) continue
-    if (!allowed.includes(key)) fail(`unknown field ${JSON.stringify(key.slice(0, 64))} in ${what}`, key)
-    count++
-  }
-  if (count !== allowed.length) {
-    const missing = allowed.find((key) => !Object.hasOwn(raw, key))
-    fail(`missing field ${String(missing)} in ${what}`, missing)
-  }
-}
+// Explicit annotations: TypeScript narrows after a `never` call only through annotated names.
+const guards: Guards = messageGuards('gossip')
+const fail: Guards['fail'] = guards.fail
+const isObject: Guards['isObject'] = guards.isObject
+const checkKeys: Guards['checkKeys'] = guards.checkKeys
 
 function uint (raw: Raw, field: string, max: number): number {
   const value = raw[field]

@@ -1,7 +1,7 @@
-import { ProtocolError } from '../../api/errors.js'
 import type { RaftMessage } from './messages.js'
 import { decodeConfEntry, parseConfState } from './conf.js'
 import type { Entry, SnapshotMeta } from './types.js'
+import { messageGuards, type Guards, type RawMessage } from '../../codec/guards.js'
 
 /**
  * The guard the transport runs on every inbound Raft message (MessageHandler.parse). Hand-written
@@ -14,7 +14,7 @@ export const parseLimits = Object.freeze({
   entriesPerMessageMax: 100_000
 })
 
-type Raw = Record<string, unknown>
+type Raw = RawMessage
 
 const keysByType: Readonly<Record<string, readonly string[]>> = {
   app: ['type', 'from', 'to', 'term', 'index', 'logTerm', 'entries', 'commit'],
@@ -31,26 +31,11 @@ const keysByType: Readonly<Record<string, readonly string[]>> = {
   'read-resp': ['type', 'from', 'to', 'term', 'requestId', 'index', 'reject']
 }
 
-function fail (message: string, field?: string): never {
-  throw new ProtocolError(`invalid raft message: ${message}`, field === undefined ? {} : { field })
-}
-
-function isObject (value: unknown): value is Raw {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array)
-}
-
-function checkKeys (raw: Raw, allowed: readonly string[], what: string): void {
-  let count = 0
-  for (const key in raw) {
-    if (!Object.hasOwn(raw, key)) continue
-    if (!allowed.includes(key)) fail(`unknown field ${JSON.stringify(key.slice(0, 64))} in ${what}`, key)
-    count++
-  }
-  if (count !== allowed.length) {
-    const missing = allowed.find((key) => !Object.hasOwn(raw, key))
-    fail(`missing field ${String(missing)} in ${what}`, missing)
-  }
-}
+// Explicit annotations: TypeScript narrows after a `never` call only through annotated names.
+const guards: Guards = messageGuards('raft')
+const fail: Guards['fail'] = guards.fail
+const isObject: Guards['isObject'] = guards.isObject
+const checkKeys: Guards['checkKeys'] = guards.checkKeys
 
 function uint (raw: Raw, field: string): number {
   const value = raw[field]
