@@ -93,20 +93,8 @@ export function replicateToWire (key: string, rec: RecordWire, hintFor?: string)
   return { t: 'replicate', key, rec, ...(hintFor !== undefined ? { hintFor } : {}) }
 }
 
-export interface WriteOpWire {
-  id?: string
-  kind: WriteOpKind
-  key: string
-  value?: Uint8Array
-  delta?: number
-  element?: string
-  context?: VersionVector
-  ifMatch?: string
-  level: ConsistencyLevel
-  w: number
-  pw: number
-  session: QuorumSessionWire
-}
+/** A WriteOp as it travels: the session in its wire form. */
+export type WriteOpWire = Omit<WriteOp, 'session'> & { session: QuorumSessionWire }
 
 // ---- guards ----
 

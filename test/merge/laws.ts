@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { expect } from 'vitest'
 import { encode } from '../../src/codec/msgpack.js'
 
@@ -23,4 +24,20 @@ export function expectOrderIndependent<S> (merge: (a: S, b: S) => S, states: rea
   const inOrder = states.reduce((acc, s) => merge(acc, s))
   const shuffled = order.map(i => states[i] as S).reduce((acc, s) => merge(acc, s))
   expectSameState(shuffled, inOrder)
+}
+
+/**
+ * The laws above on states a random schedule of operations reaches (`snapshots(ops)`): three
+ * picked states, and every state folded in a random order.
+ */
+export function assertMergeLawsOnReachableStates<S, Op> (schedule: fc.Arbitrary<Op[]>, snapshots: (ops: Op[]) => S[], merge: (a: S, b: S) => S, numRuns: number): void {
+  const arb = schedule.chain(ops => {
+    const states = snapshots(ops)
+    const pick = fc.constantFrom(...states)
+    return fc.tuple(pick, pick, pick, fc.constant(states), fc.shuffledSubarray(states.map((_, i) => i), { minLength: states.length, maxLength: states.length }))
+  })
+  fc.assert(fc.property(arb, ([a, b, c, states, order]) => {
+    expectMergeLaws(merge, a, b, c)
+    expectOrderIndependent(merge, states, order)
+  }), { numRuns })
 }

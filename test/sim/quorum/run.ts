@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { toJsonLines } from '../../../chaos/history.js'
 import { formatFailure, runQuorumSim } from './sim.js'
+import { parseSimArgs } from '../args.js'
 
 /**
  * node --import ./src/runtime/register.js test/sim/quorum/run.ts --seeds N [--start S] [--verbose] [--history FILE]
@@ -12,22 +13,8 @@ import { formatFailure, runQuorumSim } from './sim.js'
 interface Args { seeds: number, start: number, verbose: boolean, history: string | null }
 
 function parseArgs (argv: string[]): Args {
-  const args: Args = { seeds: 100, start: 1, verbose: false, history: null }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const next = (): string => {
-      const v = argv[++i]
-      if (v === undefined) throw new Error(`${String(a)} needs a value`)
-      return v
-    }
-    if (a === '--seeds') args.seeds = Number.parseInt(next(), 10)
-    else if (a === '--start') args.start = Number.parseInt(next(), 10)
-    else if (a === '--verbose') args.verbose = true
-    else if (a === '--history') args.history = next()
-    else throw new Error(`unknown argument ${String(a)}; usage: --seeds N [--start S] [--verbose] [--history FILE]`)
-  }
-  if (!Number.isSafeInteger(args.seeds) || args.seeds <= 0 || !Number.isSafeInteger(args.start)) throw new Error('--seeds and --start take integers')
-  return args
+  const { seeds, start, values } = parseSimArgs(argv, { verbose: { type: 'boolean' }, history: { type: 'string' } }, '--seeds N [--start S] [--verbose] [--history FILE]')
+  return { seeds, start, verbose: values.verbose === true, history: typeof values.history === 'string' ? values.history : null }
 }
 
 async function main (): Promise<void> {

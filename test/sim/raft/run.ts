@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { simConfigNames, simConfigs } from './configs.js'
 import { Simulation } from './sim.js'
 import type { SimResult } from './sim.js'
+import { parseSimArgs } from '../args.js'
 
 /**
  * npm run sim -- --seeds 20000 [--start N] [--config NAME[,NAME...]] [--trace] [--history FILE]
@@ -14,24 +15,11 @@ import type { SimResult } from './sim.js'
 interface Args { seeds: number, start: number, configs: string[], trace: boolean, history: string | null }
 
 function parseArgs (argv: string[]): Args {
-  const args: Args = { seeds: 100, start: 1, configs: simConfigNames, trace: false, history: null }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const next = (): string => {
-      const v = argv[++i]
-      if (v === undefined) throw new Error(`${String(a)} needs a value`)
-      return v
-    }
-    if (a === '--seeds') args.seeds = Number.parseInt(next(), 10)
-    else if (a === '--start') args.start = Number.parseInt(next(), 10)
-    else if (a === '--config') args.configs = next().split(',')
-    else if (a === '--trace') args.trace = true
-    else if (a === '--history') args.history = next()
-    else throw new Error(`unknown argument ${String(a)}; usage: --seeds N [--start N] [--config ${simConfigNames.join('|')}] [--trace] [--history FILE]`)
-  }
-  for (const c of args.configs) if (simConfigs[c] === undefined) throw new Error(`unknown config ${c}; known: ${simConfigNames.join(', ')}`)
-  if (!Number.isSafeInteger(args.seeds) || args.seeds <= 0 || !Number.isSafeInteger(args.start)) throw new Error('--seeds and --start take integers')
-  return args
+  const usage = `--seeds N [--start N] [--config ${simConfigNames.join('|')}] [--trace] [--history FILE]`
+  const { seeds, start, values } = parseSimArgs(argv, { config: { type: 'string' }, trace: { type: 'boolean' }, history: { type: 'string' } }, usage)
+  const configs = typeof values.config === 'string' ? values.config.split(',') : simConfigNames
+  for (const c of configs) if (simConfigs[c] === undefined) throw new Error(`unknown config ${c}; known: ${simConfigNames.join(', ')}`)
+  return { seeds, start, configs, trace: values.trace === true, history: typeof values.history === 'string' ? values.history : null }
 }
 
 export function replayCommand (config: string, seed: number): string {

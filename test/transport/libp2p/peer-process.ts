@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { registerModule, repoRoot } from '../../support/spawn.js'
 
-const root = fileURLToPath(new URL('../../../', import.meta.url))
-const register = fileURLToPath(new URL('../../../src/runtime/register.js', import.meta.url))
 const fixture = fileURLToPath(new URL('../../fixtures/transport-peer.ts', import.meta.url))
 
 export interface PeerProcessConfig {
@@ -45,7 +43,7 @@ export class PeerProcess {
   }
 
   static async start (config: PeerProcessConfig, nodeArgs: string[] = []): Promise<PeerProcess> {
-    const child = spawn(process.execPath, [...nodeArgs, '--import', register, fixture, JSON.stringify(config)], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...nodeArgs, '--import', registerModule, fixture, JSON.stringify(config)], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] })
     const peer = new PeerProcess(child)
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { reject(new Error(`peer process not ready after ${startTimeoutMs} ms; stderr: ${JSON.stringify(peer.logs.slice(-5))}`)) }, startTimeoutMs)
@@ -98,17 +96,4 @@ export class PeerProcess {
     this.child.kill('SIGKILL')
     await this.exited
   }
-}
-
-/** A TCP port that was free a moment ago (for a process restarted on the same address). */
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => { resolve(port) })
-    })
-  })
 }

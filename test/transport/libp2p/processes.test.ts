@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { PeerProcess, freePort } from './peer-process.js'
+import { freePorts } from '../../../cluster/ports.js'
+import { PeerProcess } from './peer-process.js'
 import type { PeerProcessConfig, Reply } from './peer-process.js'
 
 let root: string
@@ -84,7 +85,7 @@ describe('transport between real processes', () => {
   })
 
   it('a request to a stopped peer fails, and succeeds again once the peer is back (reconnection)', async () => {
-    const port = await freePort()
+    const [port] = await freePorts(1) as [number]
     const listen = [`/ip4/127.0.0.1/tcp/${port}`]
     const a = await start('reconnect-a')
     let b = await start('reconnect-b', { listen })
