@@ -42,6 +42,12 @@ export interface LocalClusterOptions {
   detach?: boolean
   /** Called when a node process that was serving exits. */
   onExit?: (node: string, code: number | null, signal: NodeJS.Signals | null) => void
+  /**
+   * Start every node with an IPC channel to this process, so that `partition()` and `heal()` can
+   * cut and restore links between nodes. For tests; not with `detach` (the channel ties the
+   * processes together).
+   */
+  faultInjection?: boolean
 }
 
 export interface MemberInfo {
@@ -70,6 +76,7 @@ export class LocalCluster {
   private readonly processes = new Map<string, ChildProcess>()
   private fileWrites: Promise<void> = Promise.resolve()
   private readonly options: LocalClusterOptions
+  private faultSeq = 0
 
   private constructor (options: LocalClusterOptions, members: MemberInfo[], clientKey: string) {
     this.options = options
@@ -81,6 +88,7 @@ export class LocalCluster {
   /** Writes identities and configs (kept if already there), starts every node, writes cluster.json. */
   static async start (options: LocalClusterOptions): Promise<LocalCluster> {
     if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 16) throw new Error('nodes must be 1 to 16')
+    if (options.faultInjection === true && options.detach === true) throw new Error('faultInjection needs an IPC channel to each node, which a detached cluster cannot keep')
     const dir = resolve(options.dir)
     await mkdir(dir, { recursive: true })
     const clientKey = join(dir, 'client.key')
@@ -154,7 +162,7 @@ export class LocalCluster {
       child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), '--import', registerModule, nodeMain, m.configFile], {
         cwd: repoRoot,
         detached: detach,
-        stdio: ['ignore', 'pipe', logHandle !== undefined ? logHandle.fd : logs === 'inherit' ? 'inherit' : 'pipe']
+        stdio: ['ignore', 'pipe', logHandle !== undefined ? logHandle.fd : logs === 'inherit' ? 'inherit' : 'pipe', ...(this.options.faultInjection === true ? ['ipc' as const] : [])]
       })
     } finally {
       await logHandle?.close()
@@ -221,6 +229,64 @@ export class LocalCluster {
     await done
   }
 
+  /**
+   * Splits the running cluster into `groups` (member names; every member in exactly one): each
+   * node cuts its links to every node outside its group, and the nodes on the other side cut
+   * theirs too, so dials fail at once in both directions (see src/transport/libp2p/link-faults.ts).
+   * Resolves once every node applied its cut. A cut replaces an earlier one; a restarted node
+   * starts uncut. Needs `faultInjection`.
+   */
+  async partition (groups: readonly string[][]): Promise<void> {
+    const groupOf = new Map<string, number>()
+    for (const [i, group] of groups.entries()) {
+      for (const name of group) {
+        const m = this.member(name)
+        if (groupOf.has(m.name)) throw new Error(`${m.name} is in more than one group`)
+        groupOf.set(m.name, i)
+      }
+    }
+    const left = this.members.filter(m => !groupOf.has(m.name)).map(m => m.name)
+    if (left.length > 0) throw new Error(`every member must be in a group; missing: ${left.join(', ')}`)
+    await Promise.all(this.members.map(async (m) => {
+      const peers = this.members.filter(o => groupOf.get(o.name) !== groupOf.get(m.name)).map(o => o.peerId)
+      await this.fault(m.name, { type: 'cut', peers }, 'cut-done')
+    }))
+  }
+
+  /** Restores every link that `partition()` cut, on every running node; resolves once all did. */
+  async heal (): Promise<void> {
+    await Promise.all(this.members.filter(m => this.processes.has(m.name)).map(async (m) => {
+      await this.fault(m.name, { type: 'heal' }, 'heal-done')
+    }))
+  }
+
+  /** Sends one link-fault message to a node and waits for its answer (bounded). */
+  private async fault (name: string, message: Record<string, unknown>, expected: string): Promise<void> {
+    const child = this.processes.get(name)
+    if (this.options.faultInjection !== true) throw new Error('partition() and heal() need a cluster started with faultInjection: true')
+    if (child === undefined || child.send === undefined || !child.connected) throw new Error(`${name} is not running`)
+    const id = ++this.faultSeq
+    await new Promise<void>((resolveFault, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer)
+        child.off('message', onMessage)
+        child.off('exit', onExit)
+        if (err === undefined) resolveFault()
+        else reject(err)
+      }
+      const onMessage = (reply: unknown): void => {
+        const r = reply as { type?: unknown, id?: unknown, message?: unknown }
+        if (r === null || typeof r !== 'object' || r.id !== id) return
+        done(r.type === expected ? undefined : new Error(`${name} refused ${String(message.type)}: ${String(r.message ?? r.type)}`))
+      }
+      const onExit = (): void => { done(new Error(`${name} exited before it applied ${String(message.type)}`)) }
+      const timer = setTimeout(() => { done(new Error(`${name} did not apply ${String(message.type)} within ${faultTimeoutMs} ms`)) }, faultTimeoutMs)
+      child.on('message', onMessage)
+      child.once('exit', onExit)
+      child.send({ ...message, id }, (err) => { if (err !== null) done(err) })
+    })
+  }
+
   async stopAll (): Promise<void> {
     await Promise.all(this.members.map(async m => { await this.kill(m.name, 'SIGTERM') }))
     // Stopped nodes have no pid; a caller may already have removed the directory.
@@ -251,6 +317,7 @@ const stopTimeoutMs = 15_000
 const startTailLinesMax = 40
 const startTailBytesMax = 16 * 1024
 const killTimeoutMs = 3_000
+const faultTimeoutMs = 5_000
 const exitPollMs = 50
 
 async function readTail (path: string, from: number): Promise<string[]> {

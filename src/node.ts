@@ -22,6 +22,7 @@ import { GossipService } from './gossip/index.js'
 import { systemRandom } from './runtime/random.js'
 import { systemTime } from './runtime/time.js'
 import { loadOrCreateIdentity } from './transport/libp2p/identity.js'
+import { LinkFaults } from './transport/libp2p/link-faults.js'
 import { Libp2pTransport } from './transport/libp2p/transport.js'
 import { StorageEngine } from './storage/engine.js'
 import { KvStateMachine } from './storage/kv-state-machine.js'
@@ -77,6 +78,21 @@ export interface MemberStatus {
   addresses: string[]
 }
 
+/** Each node's link-fault hook (see linkFaults); a WeakMap keeps it off the node object. */
+const faultHooks = new WeakMap<QuorumKvNode, LinkFaults>()
+
+/**
+ * Testing hook, for the partition harness only (cluster/node-main.ts): cuts and heals this node's
+ * links to other peers (src/transport/libp2p/link-faults.ts). Not part of the public API (not
+ * exported from src/index.ts) and not reachable from the network. A node without `listen` has no
+ * links: InvalidArgumentError.
+ */
+export function linkFaults (node: QuorumKvNode): LinkFaults {
+  const faults = faultHooks.get(node)
+  if (faults === undefined) throw new InvalidArgumentError('this node has no network links to cut (it has no listen addresses)')
+  return faults
+}
+
 export async function createNode (input: unknown, components: NodeComponents = {}): Promise<QuorumKvNode> {
   const config = parseConfig(input)
   if ((config.cluster.members.length > 1 || config.cluster.join.length > 0) && config.listen.length === 0) {
@@ -109,6 +125,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
   }
   for (const peer of joinPeers.keys()) access.addMember(peer)
   let transport: Libp2pTransport | undefined
+  const isAllowed = (peer: string): boolean => access.mayConnect(peer)
   if (config.listen.length > 0) {
     const peers = Object.fromEntries([...joinPeers, ...config.cluster.members.filter(m => m.peerId !== identity.peerId).map(m => [m.peerId, m.multiaddrs] as const)])
     transport = new Libp2pTransport({ logger, registry: metrics.registry }, {
@@ -116,7 +133,7 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       listen: config.listen,
       ...(config.announce.length > 0 ? { announce: config.announce } : {}),
       peers,
-      isAllowed: (peer) => access.mayConnect(peer),
+      isAllowed,
       frameBytesMax: config.limits.frameBytesMax,
       peerQueueMax: config.limits.peerQueueMax,
       peerQueueBytesMax: config.limits.peerQueueBytesMax,
@@ -312,7 +329,10 @@ async function wire (config: Config, engine: StorageEngine, logger: Logger, metr
       await stopping
     }
   }
-  if (transport !== undefined) registerAdminProtocol(transport, access, node, { httpAddr: http?.address ?? null, appliedIndex: () => stateMachine.appliedIndex })
+  if (transport !== undefined) {
+    faultHooks.set(node, new LinkFaults(transport, isAllowed))
+    registerAdminProtocol(transport, access, node, { httpAddr: http?.address ?? null, appliedIndex: () => stateMachine.appliedIndex })
+  }
   return node
 }
 

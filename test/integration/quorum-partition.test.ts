@@ -2,14 +2,13 @@ import { writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { checkConvergence, type ReplicaState } from '../../chaos/checkers/convergence.js'
 import { checkCounter } from '../../chaos/checkers/counter.js'
 import { checkSet } from '../../chaos/checkers/set.js'
 import { HistoryRecorder } from '../../chaos/history.js'
 import { LocalCluster } from '../../cluster/local.js'
 import { connect, type Client } from '../../src/index.js'
 import type { MergeKind } from '../../src/replication/record.js'
-import { readReplicaDisk } from '../support/replica-disk.js'
+import { codeOf, compareReplicaDisks, finalValue, readReplicaViews, sleep, waitForConvergence } from '../support/replica-views.js'
 import { tempDir } from '../support/tmp.js'
 
 /**
@@ -49,10 +48,7 @@ const convergeWaitMs = 15_000
 const convergePollMs = 500
 const logTailLinesMax = 40
 
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const mergeOf = (key: string): MergeKind => key.startsWith('tags/') ? 'orset' : key.startsWith('hits/') ? 'counter' : key.startsWith('notes/') ? 'mv' : 'lww'
-const sortedValues = (values: readonly unknown[]): unknown[] => [...values].sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)
-const codeOf = (err: unknown): string => String((err as { code?: unknown }).code ?? (err as Error).message)
 
 /**
  * pause: SIGSTOP, then SIGCONT (links stay open, nothing answers, memory kept).
@@ -206,32 +202,8 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
 
     // Every replica's view, read with r: 1 through the client pinned to it, until they agree.
     const keys = [...sharedRegisterKeys, ...uniqueKeys, ...setKeys, ...counterKeys, ...mvKeys]
-    const readAll = async (name: string): Promise<Map<string, unknown>> => {
-      const kv = client(name)
-      const values = await Promise.all(keys.map(async key => {
-        try {
-          // The etag digests the copy's causal context: equal etags mean the copies have seen the same writes.
-          const entry = await kv.get(key, { consistency: 'eventual', r: 1 })
-          if (entry === undefined) return null
-          return { value: mergeOf(key) === 'mv' ? sortedValues(entry.siblings ?? [entry.value]) : entry.value, etag: entry.etag }
-        } catch (err) {
-          return { readFailed: codeOf(err) }
-        }
-      }))
-      return new Map(keys.map((key, i) => [key, values[i]]))
-    }
-    const healStart = now()
-    let states = new Map<string, ReplicaState>()
-    let convergence = checkConvergence(states)
-    let firstRoundDivergent = -1
-    for (let round = 0; round < Math.ceil(convergeWaitMs / convergePollMs); round++) {
-      states = new Map(await Promise.all(names.map(async name => [name, await readAll(name)] as const)))
-      convergence = checkConvergence(states)
-      if (firstRoundDivergent < 0) firstRoundDivergent = convergence.divergentKeyCount
-      if (convergence.valid === true || now() - healStart > convergeWaitMs) break
-      await sleep(convergePollMs)
-    }
-    const convergedAfterMs = now() - healStart
+    const { states, convergence, firstRoundDivergent, elapsedMs: convergedAfterMs } = await waitForConvergence(
+      names, async name => await readReplicaViews(client(name), keys, mergeOf), { waitMs: convergeWaitMs, pollMs: convergePollMs })
     const ops = history.events().filter(e => e.type !== 'invoke')
     const unknownByError = new Map<string, number>()
     for (const e of ops) if (e.type === 'info') unknownByError.set(`p${String(e.process)} ${String(e.error)}`, (unknownByError.get(`p${String(e.process)} ${String(e.error)}`) ?? 0) + 1)
@@ -253,7 +225,7 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
     expect(okInPartition.increment).toBeGreaterThan(0)
     expect(okInPartition.mv).toBeGreaterThan(0)
 
-    const finalOf = (name: string, key: string): unknown => ((states.get(name) as Map<string, unknown>).get(key) as { value?: unknown } | null)?.value
+    const finalOf = (name: string, key: string): unknown => finalValue(states, name, key)
     const sets = checkSet(history.events(), { finalReads: names.flatMap(name => setKeys.map(key => ({ key, replica: name, elements: (finalOf(name, key) ?? []) as unknown[] }))) })
     expect(sets.anomalies.map(a => a.explanation)).toEqual([])
     expect(sets.valid).toBe(true)
@@ -271,12 +243,9 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
 
     // The same on disk: each replica's own copy, with no coordinator merging in other answers.
     await cluster.stopAll()
-    const disk = new Map(await Promise.all(names.map(async name => [name, await readReplicaDisk(cluster.member(name).dataDir, keys.map(key => ({ key, merge: mergeOf(key) })))] as const)))
-    const diskValues = new Map([...disk].map(([name, views]) => [name, new Map([...views].map(([key, v]) => [key, v.value]))]))
-    const onDisk = checkConvergence(diskValues)
-    expect(onDisk.anomalies.map(a => a.explanation)).toEqual([])
-    for (const key of keys) expect(diskValues.get('node1')?.get(key) ?? null).toEqual(finalOf('node1', key) ?? null)
-    const contextsDiffer = keys.filter(key => new Set(names.map(name => disk.get(name)?.get(key)?.context)).size > 1)
-    expect(contextsDiffer).toEqual([])
+    const onDisk = await compareReplicaDisks(new Map(names.map(name => [name, cluster.member(name).dataDir])), keys, mergeOf)
+    expect(onDisk.convergence.anomalies.map(a => a.explanation)).toEqual([])
+    for (const key of keys) expect(onDisk.values.get('node1')?.get(key) ?? null).toEqual(finalOf('node1', key) ?? null)
+    expect(onDisk.contextsDiffer).toEqual([])
   })
 })

@@ -229,10 +229,13 @@ export class Libp2pTransport implements Transport {
 
   /**
    * Replaces the gater's decision and closes connections and streams of peers it no longer
-   * admits (a member removed from the cluster, a client whose access was revoked).
+   * admits (a member removed from the cluster, a client whose access was revoked). A peer it
+   * admits again may be dialled at once: its refused dials put it in backoff.
    */
   setAllowed (isAllowed: AllowPredicate): void {
+    const refused = [...this.links.keys()].filter(peer => !this.gater.allows(peer))
     this.gater.setPredicate(isAllowed)
+    for (const peer of refused) if (this.gater.allows(peer)) this.links.get(peer)?.resetBackoff()
     if (this.node === undefined || this.state === 'stopped') return
     for (const connection of this.node.getConnections()) {
       const peer = connection.remotePeer.toString()

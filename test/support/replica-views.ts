@@ -1,0 +1,89 @@
+import { checkConvergence, type ConvergenceResult, type ReplicaState } from '../../chaos/checkers/convergence.js'
+import type { Client } from '../../src/index.js'
+import type { MergeKind } from '../../src/replication/record.js'
+import { readReplicaDisk, type DiskView } from './replica-disk.js'
+
+/**
+ * Helpers of the real-process partition tests (test/integration/quorum-partition*.test.ts): what
+ * each replica holds, read through a client pinned to it or from its LevelDB copy, and a bounded
+ * wait until the replicas agree.
+ */
+export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+/** The error code of a failed call (its message when it has none). */
+export const codeOf = (err: unknown): string => String((err as { code?: unknown }).code ?? (err as Error).message)
+
+export const sortedValues = (values: readonly unknown[]): unknown[] => [...values].sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)
+
+export type MergeOf = (key: string) => MergeKind
+
+/** What a read of one key returned: null for a missing key, or the read's error code. */
+export type ReadView = { value: unknown, etag: string } | { readFailed: string } | null
+
+/**
+ * One replica's view of `keys`, read with r: 1 through a client pinned to its node (the first
+ * answer, nearly always the node's own copy); mv siblings sorted. The etag digests the copy's
+ * causal context: equal etags mean the copies have seen the same writes.
+ */
+export async function readReplicaViews (kv: Client, keys: readonly string[], mergeOf: MergeOf): Promise<Map<string, ReadView>> {
+  const values = await Promise.all(keys.map(async (key): Promise<ReadView> => {
+    try {
+      const entry = await kv.get(key, { consistency: 'eventual', r: 1 })
+      if (entry === undefined) return null
+      return { value: mergeOf(key) === 'mv' ? sortedValues(entry.siblings ?? [entry.value]) : entry.value, etag: entry.etag }
+    } catch (err) {
+      return { readFailed: codeOf(err) }
+    }
+  }))
+  return new Map(keys.map((key, i) => [key, values[i] as ReadView]))
+}
+
+export interface ConvergenceWait {
+  /** The last views read, replica -> key -> view. */
+  states: Map<string, Map<string, ReadView>>
+  convergence: ConvergenceResult
+  /** Keys that differed at the first read. */
+  firstRoundDivergent: number
+  /** From the call to the last read. */
+  elapsedMs: number
+}
+
+/** Reads every replica's view (`read(name)`) every `pollMs` until they agree or `waitMs` passed. */
+export async function waitForConvergence (names: readonly string[], read: (name: string) => Promise<Map<string, ReadView>>, options: { waitMs: number, pollMs: number }): Promise<ConvergenceWait> {
+  const start = Date.now()
+  let states = new Map<string, Map<string, ReadView>>()
+  let convergence = checkConvergence(states)
+  let firstRoundDivergent = -1
+  for (let round = 0; round <= Math.ceil(options.waitMs / options.pollMs); round++) {
+    states = new Map(await Promise.all(names.map(async name => [name, await read(name)] as const)))
+    convergence = checkConvergence(states as Map<string, ReplicaState>)
+    if (firstRoundDivergent < 0) firstRoundDivergent = convergence.divergentKeyCount
+    if (convergence.valid === true || Date.now() - start > options.waitMs) break
+    await sleep(options.pollMs)
+  }
+  return { states, convergence, firstRoundDivergent, elapsedMs: Date.now() - start }
+}
+
+/** The value of `key` in a replica's last view (undefined when missing or unreadable). */
+export function finalValue (states: ReadonlyMap<string, ReadonlyMap<string, ReadView>>, name: string, key: string): unknown {
+  const view = states.get(name)?.get(key)
+  return view !== null && view !== undefined && 'value' in view ? view.value : undefined
+}
+
+export interface DiskComparison {
+  /** replica -> key -> its copy (value and context digest). */
+  disk: Map<string, Map<string, DiskView>>
+  /** replica -> key -> value of its copy alone. */
+  values: Map<string, Map<string, unknown>>
+  convergence: ConvergenceResult
+  /** Keys whose copies hold different causal contexts. */
+  contextsDiffer: string[]
+}
+
+/** Each replica's own copy of `keys`, read from its data directory once its process stopped. */
+export async function compareReplicaDisks (dataDirs: ReadonlyMap<string, string>, keys: readonly string[], mergeOf: MergeOf): Promise<DiskComparison> {
+  const disk = new Map(await Promise.all([...dataDirs].map(async ([name, dataDir]) => [name, await readReplicaDisk(dataDir, keys.map(key => ({ key, merge: mergeOf(key) })))] as const)))
+  const values = new Map([...disk].map(([name, views]) => [name, new Map([...views].map(([key, v]) => [key, v.value]))]))
+  const contextsDiffer = keys.filter(key => new Set([...disk.values()].map(views => views.get(key)?.context)).size > 1)
+  return { disk, values, convergence: checkConvergence(values), contextsDiffer }
+}
