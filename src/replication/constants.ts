@@ -30,3 +30,15 @@ export const forwardAttemptsMax = 3
 
 /** Background work (read repair, late replication) in flight at once; past it, it is skipped. */
 export const backgroundTasksMax = 1_024
+
+/**
+ * Replicate requests (batches of states, replicate-batcher.ts) in flight to one peer at once;
+ * states queue behind them and go together in the next.
+ */
+export const replicateInflightBatchesMax = 2
+
+/** Bytes of a replicate frame left for keys, hints and the envelope beside the encoded records. */
+export const replicateFrameMarginBytes = 64 * 1024
+
+/** States queued for one peer at most, in each of the batcher's two queues (foreground, background). */
+export const replicateQueuedMax = 8_192

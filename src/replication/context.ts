@@ -15,8 +15,12 @@ import type { ReplicaStore } from './store.js'
  * paths run unchanged on the simulated network.
  */
 export interface QuorumPeers {
-  /** Merge `rec` into the peer's state of `key`; resolves with the peer's context afterwards. */
-  replicate: (to: string, key: string, rec: ReplicaRecord, hintFor: string | undefined, timeoutMs: number) => Promise<VersionVector>
+  /**
+   * Merge `rec` into the peer's state of `key`; resolves with the peer's context afterwards.
+   * `background`: nobody waits for this copy (it may queue behind others, or be refused when too
+   * many are queued, see replicate-batcher.ts).
+   */
+  replicate: (to: string, key: string, rec: ReplicaRecord, hintFor: string | undefined, timeoutMs: number, background?: boolean) => Promise<VersionVector>
   read: (to: string, key: string, timeoutMs: number) => Promise<ReadReply>
   /** A client write forwarded to a replica of the key that coordinates it. */
   coordinate: (to: string, op: WriteOp, timeoutMs: number, signal: AbortSignal) => Promise<WriteOutcome>

@@ -1,7 +1,8 @@
 import { isConsistencyLevel, type ConsistencyLevel } from '../api/consistency.js'
-import { ProtocolError } from '../api/errors.js'
+import { ProtocolError, errorFromWire, type QuorumKvError } from '../api/errors.js'
 import { nodeIdProblem } from '../clock/node-id.js'
 import { parseVersionVector, type VersionVector } from '../clock/version-vector.js'
+import { decode } from '../codec/msgpack.js'
 import { protocolId } from '../transport/types.js'
 import { recordFromWire, type RecordWire, type ReplicaRecord } from './record.js'
 import { sessionFromWire, type QuorumSession, type QuorumSessionWire } from './session.js'
@@ -11,20 +12,28 @@ import { sessionFromWire, type QuorumSession, type QuorumSessionWire } from './s
  * by hand-written guards on receipt (`parseQuorumMessage`) and every reply by the caller
  * (`parse*Reply`): a peer is never trusted to send well-formed data.
  *
- * Requests: `replicate` (merge this state, reply with your context), `read` (your state of a
+ * Requests: `replicate` (merge these states, one per key, and reply with your context of each:
+ * a batch, see replicate-batcher.ts), `read` (your state of a
  * key), `coordinate` (a client write forwarded to a replica of the key), `reap-check` / `reap`
  * (tombstone removal). One-way: `watermark` (the oldest write the sender holds for the receiver
  * that the receiver has not acknowledged, for bounded-staleness reads).
  */
 export const quorumProtocol = protocolId('quorum')
 
-export interface ReplicateRequest {
-  t: 'replicate'
+export interface ReplicateItemRequest {
   key: string
   rec: ReplicaRecord
   /** Set when the receiver stands in for this primary (sloppy quorum): keep a hint for it. */
   hintFor?: string
 }
+
+export interface ReplicateRequest {
+  t: 'replicate'
+  items: ReplicateItemRequest[]
+}
+
+/** States in one replicate request at most. */
+export const replicateItemsMax = 256
 
 export interface ReadRequest {
   t: 'read'
@@ -89,9 +98,13 @@ export interface WriteOutcome {
 
 // ---- wire forms ----
 
-export function replicateToWire (key: string, rec: RecordWire, hintFor?: string): Record<string, unknown> {
-  return { t: 'replicate', key, rec, ...(hintFor !== undefined ? { hintFor } : {}) }
+/** A replicate request: each item's record travels msgpack-encoded (`rec`), as the batcher sized it. */
+export function replicateToWire (items: ReadonlyArray<{ key: string, rec: Uint8Array, hintFor?: string }>): Record<string, unknown> {
+  return { t: 'replicate', items }
 }
+
+/** One result per item: `{ ctx }`, or `{ err: [code, message] }` when the replica refused that key. */
+export type ReplicateResultWire = { ctx: VersionVector } | { err: [string, string] }
 
 /** A WriteOp as it travels: the session in its wire form. */
 export type WriteOpWire = Omit<WriteOp, 'session'> & { session: QuorumSessionWire }
@@ -132,13 +145,27 @@ function timeOf (raw: unknown, what: string): number {
   return raw
 }
 
+function replicateItemOf (raw: unknown, limits: MessageLimits): ReplicateItemRequest {
+  const o = obj(raw, 'a replicate item')
+  if (!(o.rec instanceof Uint8Array)) throw fail('a replicate item has no encoded record')
+  let rec: unknown
+  try {
+    rec = decode(o.rec)
+  } catch {
+    throw fail('a replicate item\'s record is not msgpack')
+  }
+  const out: ReplicateItemRequest = { key: keyOf(o.key, limits), rec: recordFromWire(rec) }
+  if (o.hintFor !== undefined) out.hintFor = nodeOf(o.hintFor, 'hintFor')
+  return out
+}
+
 export function parseQuorumMessage (raw: unknown, limits: MessageLimits): QuorumMessage {
   const m = obj(raw, 'the message')
   switch (m.t) {
     case 'replicate': {
-      const out: ReplicateRequest = { t: 'replicate', key: keyOf(m.key, limits), rec: recordFromWire(m.rec) }
-      if (m.hintFor !== undefined) out.hintFor = nodeOf(m.hintFor, 'hintFor')
-      return out
+      if (!Array.isArray(m.items) || m.items.length === 0 || m.items.length > replicateItemsMax) throw fail(`items is not an array of 1 to ${replicateItemsMax} states`)
+      // Every item is checked before any is applied: a batch with garbage is refused whole.
+      return { t: 'replicate', items: m.items.map((raw: unknown) => replicateItemOf(raw, limits)) }
     }
     case 'read':
       return { t: 'read', key: keyOf(m.key, limits) }
@@ -203,8 +230,15 @@ function parseWriteOp (raw: unknown, limits: MessageLimits): WriteOp {
 
 // ---- replies ----
 
-export function parseReplicateReply (raw: unknown): VersionVector {
-  return parseVersionVector(obj(raw, 'a replicate reply').ctx)
+/** The replica's answer to a replicate request of `count` items: its context of each key, or the error it gave for it. */
+export function parseReplicateReply (raw: unknown, count: number): Array<VersionVector | QuorumKvError> {
+  const results = obj(raw, 'a replicate reply').results
+  if (!Array.isArray(results) || results.length !== count) throw fail(`a replicate reply must hold ${count} results`)
+  return results.map((r: unknown) => {
+    const o = obj(r, 'a replicate result')
+    if (Array.isArray(o.err)) return errorFromWire(o.err[0], o.err[1])
+    return parseVersionVector(o.ctx)
+  })
 }
 
 export interface ReadReply {

@@ -1,8 +1,9 @@
 import { ClockDriftError } from '../clock/hlc.js'
-import { vvDescends } from '../clock/version-vector.js'
+import { vvDescends, type VersionVector } from '../clock/version-vector.js'
+import { toQuorumKvError } from '../api/errors.js'
 import type { CoordinatorContext } from './context.js'
 import { Deadline } from './deadline.js'
-import type { CoordinateRequest, ReadRequest, ReapRequest, ReplicateRequest, WatermarkMessage } from './messages.js'
+import type { CoordinateRequest, ReadRequest, ReapRequest, ReplicateItemRequest, ReplicateRequest, ReplicateResultWire, WatermarkMessage } from './messages.js'
 import { readReplyToWire } from './messages.js'
 import { emptyRecord, mergeRecords, recordToWire, stateContext, stateDescends, stateHlc, type ReplicaRecord } from './record.js'
 import { sessionCovers, sessionToWire } from './session.js'
@@ -16,8 +17,22 @@ import { coordinateForwarded } from './write-path.js'
 export class PeerService {
   constructor (private readonly ctx: CoordinatorContext, private readonly freshness: FreshnessTracker) {}
 
-  /** Merges a peer's state into ours (and keeps a hint when we stand in for a primary). */
+  /**
+   * Merges a peer's states into ours, each key on its own (and keeps a hint when we stand in for a
+   * primary). The keys' synced writes meet in the engine's group commit. One result per item.
+   */
   async replicate (req: ReplicateRequest): Promise<unknown> {
+    const settled = await Promise.allSettled(req.items.map(async item => await this.replicateOne(item)))
+    return {
+      results: settled.map((s): ReplicateResultWire => {
+        if (s.status === 'fulfilled') return { ctx: s.value }
+        const err = toQuorumKvError(s.reason)
+        return { err: [err.code, err.message] }
+      })
+    }
+  }
+
+  private async replicateOne (req: ReplicateItemRequest): Promise<VersionVector> {
     const ctx = this.ctx
     const pl = ctx.placement(req.key)
     this.observeClock(req.rec)
@@ -30,7 +45,7 @@ export class PeerService {
       }
       return { record: next, hintTargets: req.hintFor === undefined ? [] : [req.hintFor], result: next }
     })
-    return { ctx: stateContext(merged.state) }
+    return stateContext(merged.state)
   }
 
   async read (req: ReadRequest): Promise<unknown> {

@@ -174,7 +174,7 @@ function repairLater (ctx: CoordinatorContext, key: string, pl: KeyPlacement, r:
         await ctx.store.update(key, pl.merge, current => ({ record: current === undefined ? merged : mergeRecords(current, merged), result: undefined }))
         continue
       }
-      await ctx.peers.replicate(node, key, merged, undefined, ctx.peerRequestTimeoutMs).then(
+      await ctx.peers.replicate(node, key, merged, undefined, ctx.peerRequestTimeoutMs, true).then(
         () => { ctx.health.answered(node) },
         (err: unknown) => { if (peerUnreachable(err)) ctx.health.failed(node) }
       )

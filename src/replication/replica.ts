@@ -11,21 +11,22 @@ import type { Transport } from '../transport/types.js'
 import type {
   QuorumReadOptions, QuorumReadResult, QuorumReplicaComponents, QuorumReplicaInit, QuorumWriteOptions, QuorumWriteResult
 } from './api.js'
-import { backgroundTasksMax, suspectMs } from './constants.js'
+import { backgroundTasksMax, replicateFrameMarginBytes, replicateInflightBatchesMax, replicateQueuedMax, suspectMs } from './constants.js'
 import type { CoordinatorContext, KeyPlacement, QuorumPeers } from './context.js'
 import { Deadline } from './deadline.js'
 import { FreshnessTracker } from './freshness.js'
 import { handoffRound } from './handoff.js'
 import {
-  parseQuorumMessage, parseReadReply, parseReapReply, parseReplicateReply, parseWriteOutcome, quorumProtocol, replicateToWire,
+  parseQuorumMessage, parseReadReply, parseReapReply, parseReplicateReply, parseWriteOutcome, quorumProtocol, replicateItemsMax, replicateToWire,
   writeOpToWire, type QuorumMessage, type WriteOp, type WriteOpKind
 } from './messages.js'
 import { createReplicationMetrics } from './metrics.js'
 import { PeerHealth } from './peer-health.js'
 import { PeerService } from './peer-service.js'
 import { coordinateRead } from './read-path.js'
+import { ReplicateBatcher } from './replicate-batcher.js'
 import { reapRound } from './reaper.js'
-import { readView, recordToWire, stateContext, stateDigest, type ReplicaRecord } from './record.js'
+import { readView, stateContext, stateDigest, type ReplicaRecord } from './record.js'
 import { HashRing } from './ring.js'
 import { emptyQuorumSession, joinSessions, observeHlc, observeKey, sessionToWire, type QuorumSession } from './session.js'
 import { ReplicaStore, type ReplicaEngine } from './store.js'
@@ -283,8 +284,18 @@ export class QuorumReplica {
   private peers (): QuorumPeers {
     const t = this.transport
     const p = quorumProtocol
+    const batcher = new ReplicateBatcher(
+      async (to, items, timeoutMs) => parseReplicateReply(await t.request(to, p, replicateToWire(items), { timeoutMs }), items.length),
+      {
+        inflightBatchesMax: replicateInflightBatchesMax,
+        queuedMax: replicateQueuedMax,
+        itemsPerBatchMax: replicateItemsMax,
+        // Room for the keys and the envelope beside the records.
+        bytesPerBatchMax: Math.max(1, this.config.limits.frameBytesMax - replicateFrameMarginBytes)
+      }
+    )
     return {
-      replicate: async (to, key, rec, hintFor, timeoutMs) => parseReplicateReply(await t.request(to, p, replicateToWire(key, recordToWire(rec), hintFor), { timeoutMs })),
+      replicate: async (to, key, rec, hintFor, timeoutMs, background) => await batcher.replicate(to, key, rec, hintFor, timeoutMs, background),
       read: async (to, key, timeoutMs) => parseReadReply(await t.request(to, p, { t: 'read', key }, { timeoutMs })),
       coordinate: async (to, op, timeoutMs, signal) => parseWriteOutcome(await t.request(to, p, { t: 'coordinate', op: writeOpToWire(op, sessionToWire(op.session)), timeoutMs }, { timeoutMs, signal })),
       reap: async (to, phase, key, ctx, timeoutMs) => parseReapReply(await t.request(to, p, { t: phase, key, ctx }, { timeoutMs }))

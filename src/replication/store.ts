@@ -43,6 +43,8 @@ export interface ReplicaStoreInit {
 export interface HintInfo {
   /** Local time (ms) of the oldest write the target has not acknowledged. */
   since: number
+  /** The context of the state the target must be sent (as stored in the hint). */
+  ctx: VersionVector | undefined
 }
 
 export interface UpdatePlan<T> {
@@ -113,7 +115,7 @@ export class ReplicaStore {
       const i = k.indexOf(sep)
       if (i < 0) continue
       const since = hintSince(v) ?? now
-      this.indexHint(k.slice(0, i), k.slice(i + 1), { since })
+      this.indexHint(k.slice(0, i), k.slice(i + 1), { since, ctx: hintCtx(v) })
     }
     for await (const [k, v] of this.engine.entries('meta', { gte: tombPrefix, lt: tombPrefix + '\uffff' })) {
       this.tombstones.set(k.slice(tombPrefix.length), decodeNumber(v))
@@ -187,7 +189,7 @@ export class ReplicaStore {
     for (const t of targets) {
       const since = this.hints.get(t)?.get(key)?.since ?? now
       ops.push({ type: 'put', sublevel: 'hints', key: hintKey(t, key), value: encode({ ctx, since }) })
-      hinted.push([t, { since }])
+      hinted.push([t, { since, ctx }])
     }
     const wasDeleted = current !== undefined && isDeletedState(current.state)
     const isDeleted = isDeletedState(record.state)
@@ -238,13 +240,10 @@ export class ReplicaStore {
   async clearHint (key: string, target: string, acked: VersionVector): Promise<boolean> {
     if (!this.hasHint(target, key)) return false
     return await this.locks.run(key, async () => {
-      const bytes = await this.engine.get('hints', hintKey(target, key))
-      if (bytes === undefined) {
-        this.unindexHint(target, key)
-        return true
-      }
-      const ctx = hintCtx(bytes)
-      if (ctx !== undefined && !vvDescends(acked, ctx)) return false
+      // The index holds what the stored hint holds: the key's lock orders this after any write that refreshed it.
+      const info = this.hints.get(target)?.get(key)
+      if (info === undefined) return true
+      if (info.ctx !== undefined && !vvDescends(acked, info.ctx)) return false
       // Not synced: a lost delete only resends a state the target already has.
       await this.engine.write([{ type: 'del', sublevel: 'hints', key: hintKey(target, key) }], { sync: false })
       this.unindexHint(target, key)

@@ -28,12 +28,38 @@ export interface BatchOp {
   value?: Uint8Array
 }
 
+/** Writes merged into one LevelDB batch at most (group commit), by count and by operations. */
+const groupWritesMax = 1_024
+const groupOpsMax = 16_384
+
+/** Keys in one coalesced getMany at most. */
+const readKeysMax = 4_096
+
+interface QueuedRead {
+  keys: string[]
+  resolve: (values: Array<Uint8Array | undefined>) => void
+  reject: (err: unknown) => void
+}
+
+interface QueuedWrite {
+  ops: readonly BatchOp[]
+  sync: boolean
+  resolve: () => void
+  reject: (err: unknown) => void
+}
+
 export class StorageEngine {
   readonly dataDir: string
   private readonly db: Db
   private readonly subs: Record<SublevelName, Sublevel>
   private failure: StorageError | undefined
   private closed = false
+  /** Writes waiting while a batch is in flight; the next batch takes them all (group commit). */
+  private queue: QueuedWrite[] = []
+  private draining = false
+  private readonly pendingReads = new Map<SublevelName, QueuedRead[]>()
+  private readsScheduled = false
+  private drained: Promise<void> = Promise.resolve()
 
   private constructor (dataDir: string, db: Db) {
     this.dataDir = dataDir
@@ -56,39 +82,123 @@ export class StorageEngine {
   }
 
   async get (sublevel: SublevelName, key: string): Promise<Uint8Array | undefined> {
-    this.assertUsable()
-    try {
-      return await this.subs[sublevel].get(key)
-    } catch (err) {
-      throw new StorageError(`read of ${sublevel}/${key} failed: ${(err as Error).message}`, {}, { cause: err })
-    }
+    const [value] = await this.getMany(sublevel, [key])
+    return value
   }
 
+  /**
+   * Reads coalesce: the reads of one sublevel asked for in the same turn of the event loop (the
+   * keys of a replicate batch, the records of concurrent writes) go to LevelDB as one getMany,
+   * one native call instead of one each.
+   */
   async getMany (sublevel: SublevelName, keys: string[]): Promise<Array<Uint8Array | undefined>> {
     this.assertUsable()
-    try {
-      return await this.subs[sublevel].getMany(keys)
-    } catch (err) {
-      throw new StorageError(`read of ${keys.length} keys from ${sublevel} failed: ${(err as Error).message}`, {}, { cause: err })
+    if (keys.length === 0) return []
+    return await new Promise((resolve, reject) => {
+      let pending = this.pendingReads.get(sublevel)
+      if (pending === undefined) {
+        pending = []
+        this.pendingReads.set(sublevel, pending)
+      }
+      pending.push({ keys, resolve, reject })
+      if (!this.readsScheduled) {
+        this.readsScheduled = true
+        queueMicrotask(() => { this.flushReads() })
+      }
+    })
+  }
+
+  private flushReads (): void {
+    this.readsScheduled = false
+    const all = [...this.pendingReads]
+    this.pendingReads.clear()
+    for (const [sublevel, reads] of all) {
+      for (let i = 0; i < reads.length;) {
+        const group: QueuedRead[] = []
+        let count = 0
+        while (i < reads.length && (group.length === 0 || count + (reads[i] as QueuedRead).keys.length <= readKeysMax)) {
+          const r = reads[i++] as QueuedRead
+          group.push(r)
+          count += r.keys.length
+        }
+        this.subs[sublevel].getMany(group.flatMap(r => r.keys)).then((values) => {
+          let at = 0
+          for (const r of group) {
+            r.resolve(values.slice(at, at + r.keys.length))
+            at += r.keys.length
+          }
+        }, (err: unknown) => {
+          for (const r of group) r.reject(new StorageError(`read of ${r.keys.length} keys from ${sublevel} failed: ${(err as Error).message}`, {}, { cause: err }))
+        })
+      }
     }
   }
 
   /**
    * Writes the operations atomically. With `sync` (the default) it resolves only after LevelDB
    * fsynced its log: the only point at which a write may be acknowledged.
+   *
+   * Group commit: while one batch is being written, later writes queue, and the next batch takes
+   * them all, in call order, so concurrent writers share one fsync and one native call. Each write
+   * stays atomic (its operations are all in one batch); a batch is synced when any write in it
+   * asked to be; writes are applied in the order they were called.
    */
   async write (ops: readonly BatchOp[], options: { sync?: boolean } = {}): Promise<void> {
     this.assertUsable()
     if (ops.length === 0) return
-    const batch = ops.map(op => op.type === 'put'
-      ? { type: 'put' as const, sublevel: this.subs[op.sublevel], key: op.key, value: op.value as Uint8Array }
-      : { type: 'del' as const, sublevel: this.subs[op.sublevel], key: op.key })
+    await new Promise<void>((resolve, reject) => {
+      this.queue.push({ ops, sync: options.sync ?? true, resolve, reject })
+      if (!this.draining) {
+        this.draining = true
+        // After the current turn: writes called in the same turn share the first batch too.
+        this.drained = Promise.resolve().then(async () => { await this.drain() })
+      }
+    })
+  }
+
+  private async drain (): Promise<void> {
     try {
-      await this.db.batch(batch, { sync: options.sync ?? true })
-    } catch (err) {
-      this.failure = new StorageError(`a synced write failed; the node refuses writes until it is restarted: ${(err as Error).message}`, {}, { cause: err })
-      throw this.failure
+      while (this.queue.length > 0) {
+        const group = this.takeGroup()
+        const batch = []
+        let sync = false
+        for (const w of group) {
+          sync ||= w.sync
+          for (const op of w.ops) {
+            batch.push(op.type === 'put'
+              ? { type: 'put' as const, sublevel: this.subs[op.sublevel], key: op.key, value: op.value as Uint8Array }
+              : { type: 'del' as const, sublevel: this.subs[op.sublevel], key: op.key })
+          }
+        }
+        try {
+          if (this.failure !== undefined) throw this.failure
+          await this.db.batch(batch, { sync })
+        } catch (err) {
+          this.failure ??= new StorageError(`a synced write failed; the node refuses writes until it is restarted: ${(err as Error).message}`, {}, { cause: err })
+          // Fail-stop: nothing queued can be written any more.
+          const left = [...group, ...this.queue]
+          this.queue = []
+          for (const w of left) w.reject(this.failure)
+          return
+        }
+        for (const w of group) w.resolve()
+      }
+    } finally {
+      // Set in the same turn as the loop's last check: a write queued after it starts a new drain.
+      this.draining = false
     }
+  }
+
+  private takeGroup (): QueuedWrite[] {
+    let ops = 0
+    let n = 0
+    while (n < this.queue.length && n < groupWritesMax) {
+      const next = (this.queue[n] as QueuedWrite).ops.length
+      if (n > 0 && ops + next > groupOpsMax) break
+      ops += next
+      n++
+    }
+    return this.queue.splice(0, n)
   }
 
   /** Iterates a sublevel in key order within [gte, lt). */
@@ -108,6 +218,8 @@ export class StorageEngine {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    // Writes already called are written (or rejected) before the database closes.
+    await this.drained
     await this.db.close()
   }
 

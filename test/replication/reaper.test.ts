@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { stateContext } from '../../src/replication/record.js'
 import { Cluster, enc } from './cluster.js'
 
 async function cluster (nodes = 4): Promise<Cluster> {
@@ -47,5 +48,27 @@ describe('tombstone reaping', () => {
     expect((await holders(c, key)).length).toBe(3)
     const after = await c.run(async () => await c.node('n1').get(key))
     expect(after.entry?.merge).toBe('mv')
+  })
+
+  it('brings a replica that missed the reap back in step at the next write to the key', async () => {
+    const c = await cluster(3)
+    const key = 'lww/partly'
+    await c.run(async () => await c.node('n1').put(key, enc('x'), { w: 3 }))
+    await c.run(async () => await c.node('n1').delete(key, { w: 3 }))
+    const [a, b, missed] = c.primaries(key) as [string, string, string]
+    // The reap reached two replicas; the third still holds the tombstone and its context.
+    const tomb = await c.run(async () => await c.node(a).localRecord(key))
+    if (tomb === undefined) throw new Error('no tombstone')
+    for (const id of [a, b]) expect(await c.run(async () => await c.node(id).store.reap(key, 'lww', stateContext(tomb.state)))).toBe(true)
+    // A new write starts from nothing where the key was reaped; the replica that missed the reap
+    // answers with a context that covers more, and the coordinator's read repair spreads it.
+    await c.run(async () => await c.node(a).put(key, enc('y'), { w: 3 }))
+    await c.runFor(1_000)
+    const contexts = await Promise.all([a, b, missed].map(async id => {
+      const rec = await c.run(async () => await c.node(id).localRecord(key))
+      return rec === undefined ? undefined : stateContext(rec.state)
+    }))
+    expect(contexts[0]).toEqual(contexts[2])
+    expect(contexts[1]).toEqual(contexts[2])
   })
 })

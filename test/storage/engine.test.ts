@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { StorageEngine, type BatchOp } from '../../src/storage/engine.js'
+import { tempDir } from '../support/tmp.js'
+
+const bytes = (s: string): Uint8Array => Buffer.from(s, 'utf8')
+const text = (b: Uint8Array | undefined): string | undefined => b === undefined ? undefined : Buffer.from(b).toString('utf8')
+
+describe('StorageEngine group commit', () => {
+  it('applies concurrent writes in call order, each one whole', async () => {
+    const dir = await tempDir()
+    try {
+      const engine = await StorageEngine.open(dir.path)
+      const writes: Array<Promise<void>> = []
+      // Many writers at once: most of them queue behind the batch in flight and are merged.
+      for (let i = 0; i < 300; i++) {
+        const ops: BatchOp[] = [
+          { type: 'put', sublevel: 'data', key: 'same', value: bytes(`v${i}`) },
+          { type: 'put', sublevel: 'meta', key: `pair/${i}`, value: bytes(`v${i}`) },
+          { type: 'put', sublevel: 'data', key: `k${i}`, value: bytes(`v${i}`) }
+        ]
+        if (i % 3 === 2) ops.push({ type: 'del', sublevel: 'data', key: `k${i - 1}` })
+        writes.push(engine.write(ops, { sync: i % 2 === 0 }))
+      }
+      await Promise.all(writes)
+      expect(text(await engine.get('data', 'same'))).toBe('v299')
+      for (let i = 0; i < 300; i++) {
+        expect(text(await engine.get('meta', `pair/${i}`))).toBe(`v${i}`)
+        // Deleted by the write after it, which was called later, so it is applied later.
+        expect(text(await engine.get('data', `k${i}`))).toBe(i % 3 === 1 ? undefined : `v${i}`)
+      }
+      await engine.close()
+    } finally {
+      await dir.cleanup()
+    }
+  })
+
+  it('writes everything called before close, and it is there after reopening', async () => {
+    const dir = await tempDir()
+    try {
+      const engine = await StorageEngine.open(dir.path)
+      const writes = Array.from({ length: 50 }, (_, i) => engine.write([{ type: 'put', sublevel: 'data', key: `k${i}`, value: bytes(`v${i}`) }]))
+      await engine.close()
+      await Promise.all(writes)
+      await expect(engine.write([{ type: 'put', sublevel: 'data', key: 'late', value: bytes('x') }])).rejects.toMatchObject({ code: 'CLOSED' })
+      const again = await StorageEngine.open(dir.path)
+      const values = await again.getMany('data', Array.from({ length: 50 }, (_, i) => `k${i}`))
+      expect(values.map(text)).toEqual(Array.from({ length: 50 }, (_, i) => `v${i}`))
+      await again.close()
+    } finally {
+      await dir.cleanup()
+    }
+  })
+})
