@@ -75,6 +75,19 @@ export class DurableRaftLog {
     if (update.hardState !== undefined) this.view.setHardState(update.hardState)
   }
 
+  /**
+   * A hard state that changes only the commit index, to be written with the batch that applies
+   * the entries it commits (so the commit index on disk never trails the applied index): returns
+   * that batch's extra operation and updates the view now, or undefined when `hs` changes more
+   * than the commit index and must go through `persist`.
+   */
+  commitOnly (hs: HardState): BatchOp | undefined {
+    const previous = this.view.hardState()
+    if (hs.term !== previous.term || hs.vote !== previous.vote) return undefined
+    this.view.setHardState(hs)
+    return { type: 'put', sublevel: 'raft-state', key: 'hard', value: encode(hs) }
+  }
+
   /** Records a snapshot the state machine took (its data already on disk) and drops entries up to `compactTo`. */
   async snapshotAndCompact (meta: SnapshotMeta, compactTo: number): Promise<void> {
     this.view.createSnapshot(meta)

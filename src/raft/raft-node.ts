@@ -5,7 +5,7 @@ import type { Logger } from '../observability/logger.js'
 import type { Random } from '../runtime/random.js'
 import type { TimeSource } from '../runtime/time.js'
 import { parseKvCommand, type KvCommand, type KvOutcome, type KvStateMachine, type LogEntry } from '../storage/kv-state-machine.js'
-import type { StorageEngine } from '../storage/engine.js'
+import type { BatchOp, StorageEngine } from '../storage/engine.js'
 import { protocolId, type PeerId, type Transport } from '../transport/types.js'
 import { RaftCore, decodeConfEntry, parseRaftMessage, type ConfChangeType, type ConfState, type Entry, type RaftMessage, type Ready, type SnapshotMeta, type SoftState } from './core/index.js'
 import { DurableRaftLog } from './log-store.js'
@@ -192,6 +192,12 @@ export class RaftNode {
     const log = await DurableRaftLog.open(components.engine, init.bootstrap)
     if (log.view.lastIndex() === 0 && components.stateMachine.appliedIndex > 0) {
       throw new InternalError('this data directory holds data written without Raft (a single node) but no Raft log: it cannot join a cluster as is; start it with its old config or restore into a new node')
+    }
+    // Entries are applied only once committed: an applied index ahead of the stored commit index
+    // (written unsynced, so an older copy can survive a crash) is a commit index too.
+    const hard = log.view.hardState()
+    if (hard.commit < components.stateMachine.appliedIndex && components.stateMachine.appliedIndex <= log.view.lastIndex()) {
+      log.view.setHardState({ ...hard, commit: components.stateMachine.appliedIndex })
     }
     const node = new RaftNode(components, init, log)
     const view = log.view
@@ -447,20 +453,28 @@ export class RaftNode {
       for (const e of rd.entries) this.learnFromEntry(e)
       if (rd.softState !== undefined) this.onSoftState(rd.softState)
       this.sendAll(rd.messagesBeforePersist)
+      // Committed entries already in the durable log are applied at once, beside this Ready's
+      // write (most often a commit index alone); the rest once the write is done. Never an entry
+      // that is not on disk here: the applied index must not get ahead of the log.
+      const durable = rd.snapshot === undefined ? this.log.view.lastIndex() : 0
+      const split = rd.committedEntries.findIndex(e => e.index > durable)
+      const early = split === -1 ? rd.committedEntries : rd.committedEntries.slice(0, split)
+      const late = split === -1 ? [] : rd.committedEntries.slice(split)
+      // A Ready that only advances the commit index (the usual one after an acknowledgement)
+      // writes it with the applied entries: one batch instead of two.
+      const commitOp = rd.snapshot === undefined && rd.entries.length === 0 && rd.hardState !== undefined && early.length > 0 && late.length === 0
+        ? this.log.commitOnly(rd.hardState)
+        : undefined
+      this.enqueueApply(early, commitOp)
       if (rd.snapshot !== undefined) {
         await this.installSnapshot(rd)
-      } else if (rd.entries.length > 0 || rd.hardState !== undefined) {
+      } else if (commitOp === undefined && (rd.entries.length > 0 || rd.hardState !== undefined)) {
         const started = performance.now()
         await this.log.persist({ entries: rd.entries, ...(rd.hardState !== undefined ? { hardState: rd.hardState } : {}) })
         this.metrics.persistSeconds.observe((performance.now() - started) / 1000)
       }
       this.sendAll(rd.messages)
-      // Applying runs beside the next fsync rather than before it: the entries are durable in the
-      // log, and the applier keeps their order. Reads wait for the applied index they need.
-      if (rd.committedEntries.length > 0) {
-        const committed = rd.committedEntries
-        this.applying = this.applying.then(async () => { await this.apply(committed) }).catch((err: unknown) => { this.fail(err) })
-      }
+      this.enqueueApply(late)
       for (const rs of rd.readStates) {
         const read = this.reads.get(rs.requestId)
         if (read !== undefined) { this.reads.delete(rs.requestId); read.resolve(rs.index) }
@@ -507,7 +521,16 @@ export class RaftNode {
     this.logger.info({ event: 'raft_log_compacted', index: meta.index, firstIndex: this.log.view.firstIndex() }, 'took a snapshot and compacted the log')
   }
 
-  private async apply (committed: Entry[]): Promise<void> {
+  /**
+   * Applying runs beside the Ready loop's fsyncs rather than between them: the applier keeps the
+   * entries' order, and reads wait for the applied index they need.
+   */
+  private enqueueApply (committed: Entry[], extraOp?: BatchOp): void {
+    if (committed.length === 0) return
+    this.applying = this.applying.then(async () => { await this.apply(committed, extraOp) }).catch((err: unknown) => { this.fail(err) })
+  }
+
+  private async apply (committed: Entry[], extraOp?: BatchOp): Promise<void> {
     if (this.failure !== undefined) return
     const entries: LogEntry[] = committed.map(e => ({
       index: e.index,
@@ -516,7 +539,7 @@ export class RaftNode {
     const started = performance.now()
     // The log is the durable record of these entries: the applied batch need not be synced; after a
     // crash the core hands back every committed entry above the persisted applied index.
-    const outcomes = await this.sm.apply(entries, { sync: false })
+    const outcomes = await this.sm.apply(entries, { sync: false, ...(extraOp !== undefined ? { extraOps: [extraOp] } : {}) })
     this.metrics.applySeconds.observe((performance.now() - started) / 1000)
     for (const [i, e] of committed.entries()) {
       const pending = this.proposals.get(e.index)

@@ -112,7 +112,8 @@ export class KvStateMachine {
    * so replaying a log after a crash is safe). With `sync`, resolves only once the batch is on disk.
    * Calls must not overlap: the caller serialises them.
    */
-  async apply (entries: readonly LogEntry[], options: { sync: boolean }): Promise<KvOutcome[]> {
+  /** `extraOps` are written in the same batch (the Raft driver's commit index). */
+  async apply (entries: readonly LogEntry[], options: { sync: boolean, extraOps?: readonly BatchOp[] }): Promise<KvOutcome[]> {
     if (this.applying) throw new InternalError('KvStateMachine.apply called while a previous apply is running')
     this.applying = true
     try {
@@ -122,8 +123,8 @@ export class KvStateMachine {
     }
   }
 
-  private async applyUnguarded (entries: readonly LogEntry[], options: { sync: boolean }): Promise<KvOutcome[]> {
-    const ops: BatchOp[] = []
+  private async applyUnguarded (entries: readonly LogEntry[], options: { sync: boolean, extraOps?: readonly BatchOp[] }): Promise<KvOutcome[]> {
+    const ops: BatchOp[] = [...(options.extraOps ?? [])]
     const outcomes: KvOutcome[] = []
     const overlay = new Map<string, RaftRecord | null>()
     const touched = new Set<string>()
@@ -153,7 +154,10 @@ export class KvStateMachine {
         touched.add(command.client.id)
       }
     }
-    if (last === this.applied) return outcomes
+    if (last === this.applied) {
+      if (ops.length > 0) await this.engine.write(ops, { sync: options.sync })
+      return outcomes
+    }
     for (const id of touched) {
       const session = this.sessions.get(id)
       if (session !== undefined) ops.push({ type: 'put', sublevel: 'sessions', key: id, value: encodeSession(session) })
