@@ -1,6 +1,6 @@
 import type { z } from 'zod'
 import { ConfigError } from '../api/errors.js'
-import { configSchema, supportedSchemaVersion, type CollectionConfig, type Config } from './schema.js'
+import { configSchema, supportedSchemaVersion, type CollectionConfig, type Config, type Member, type MemberRole } from './schema.js'
 
 /**
  * Validates a configuration object and fills in defaults. Throws ConfigError naming every bad
@@ -19,7 +19,10 @@ export function parseConfig (input: unknown): Config {
   }
   const result = configSchema.safeParse(input)
   if (!result.success) throw configErrorFromIssues(result.error.issues)
-  const config = result.data
+  const config: Config = {
+    ...result.data,
+    cluster: { ...result.data.cluster, members: resolveMemberRoles(result.data.cluster.members, result.data.raft.voters) }
+  }
   const problems: string[] = []
   checkCollection('defaultCollection', config.defaultCollection, problems)
   for (const [name, collection] of Object.entries(config.collections)) checkCollection(`collections.${name}`, collection, problems)
@@ -39,10 +42,29 @@ export function parseConfig (input: unknown): Config {
     peerIds.add(m.peerId)
   }
   const voters = config.cluster.members.filter(m => m.role === 'voter').length
-  if (voters > config.raft.votersMax) problems.push(`cluster.members: ${voters} voters exceed raft.votersMax ${config.raft.votersMax}; make the rest learners`)
+  if (voters > config.raft.votersMax) {
+    const explicit = result.data.cluster.members.filter(m => m.role === 'voter').length
+    problems.push(`cluster.members: ${voters} voters (${explicit} with role "voter", ${voters - explicit} by default from raft.voters = ${config.raft.voters}) exceed raft.votersMax ${config.raft.votersMax}; give the rest role "learner"`)
+  }
   if (config.cluster.members.length > 0 && voters === 0) problems.push('cluster.members: at least one member must be a voter')
   if (problems.length > 0) throw new ConfigError(`invalid config: ${problems.join('; ')}`, { problems })
   return config
+}
+
+/**
+ * Members listed without a role become voters, in list order, until `voters` members vote
+ * (explicit voters count first, wherever they are listed); the rest are learners. An explicit
+ * role always wins. Bootstrap voters are few on purpose: every voter is on the commit path, and
+ * learners still apply the log and serve every read but `strong`.
+ */
+export function resolveMemberRoles (members: ReadonlyArray<Omit<Member, 'role'> & { role?: MemberRole | undefined }>, voters: number): Member[] {
+  let defaultVoters = Math.max(0, voters - members.filter(m => m.role === 'voter').length)
+  return members.map(m => {
+    if (m.role !== undefined) return { ...m, role: m.role }
+    const role: MemberRole = defaultVoters > 0 ? 'voter' : 'learner'
+    if (role === 'voter') defaultVoters--
+    return { ...m, role }
+  })
 }
 
 function checkCollection (path: string, c: CollectionConfig, problems: string[]): void {

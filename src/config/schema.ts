@@ -35,7 +35,8 @@ const memberSchema = z.strictObject({
   peerId,
   name: z.string().min(1).max(64).optional(),
   multiaddrs: z.array(multiaddr).max(16).default([]),
-  role: z.enum(['voter', 'learner']).default('voter')
+  /** Absent: parseConfig resolves it from raft.voters (resolveMemberRoles in parse.ts). */
+  role: z.enum(['voter', 'learner']).optional()
 })
 
 const clientAccessSchema = z.strictObject({
@@ -90,6 +91,8 @@ const raftSchema = z.strictObject({
   readMode: z.enum(['read-index', 'lease']).default('read-index'),
   /** Lease reads: the most the clocks of two voters may drift apart during one election timeout. */
   clockDriftBoundMs: nonNegativeInt.max(60_000).default(100),
+  /** Bootstrap members listed without a role are voters, in list order, until this many members vote. */
+  voters: positiveInt.max(7).default(3),
   votersMax: positiveInt.max(7).default(7),
   inflightMessagesMax: positiveInt.max(10_000).default(256),
   inflightBytesMax: positiveInt.max(1024 * MiB).default(16 * MiB),
@@ -182,6 +185,11 @@ export const configSchema = z.strictObject({
   http: httpSchema.prefault({})
 })
 
-export type Config = z.output<typeof configSchema>
+type SchemaOutput = z.output<typeof configSchema>
+export type MemberRole = 'voter' | 'learner'
+/** A bootstrap member once parsed: its role is always resolved. */
+export type Member = Omit<z.output<typeof memberSchema>, 'role'> & { role: MemberRole }
+/** A parsed config (parseConfig): the schema's output with every member's role resolved. */
+export type Config = Omit<SchemaOutput, 'cluster'> & { cluster: Omit<SchemaOutput['cluster'], 'members'> & { members: Member[] } }
 export type ConfigInput = z.input<typeof configSchema>
 export type CollectionConfig = z.output<typeof collectionSchema>
