@@ -1,4 +1,4 @@
-// npm run bench:quorum [-- --duration-ms 5000 --warmup-ms 1000 --clients 64 --workloads put-eventual,get-r1 --cpu-prof-dir DIR]
+// npm run bench:quorum [-- --duration-ms 5000 --warmup-ms 1000 --clients 1,64 --workloads put-eventual,get-r1 --cpu-prof-dir DIR]
 // A 3-node quorumkv cluster of separate processes on 127.0.0.1; a quorum collection `q` (n 3, w 2,
 // r 2, lww) beside the default raft collection. Closed-loop clients of one remote client write and
 // read 256 B values over 100k keys: eventual (W=1) and quorum (W=2) puts, and in the same run strong
@@ -13,7 +13,6 @@ import { cpuMsOf } from './lib/proc.js'
 
 const durationMs = numberFlag('duration-ms', 5000)
 const warmupMs = numberFlag('warmup-ms', 1000)
-const clients = numberFlag('clients', 64)
 const keys = 100_000
 const value = 'v'.repeat(256)
 /** Each loop also stops here, so a run ends even if the clock misbehaves. */
@@ -29,7 +28,10 @@ const only = stringFlag('workloads')?.split(',')
 /** Profile the node processes (V8 .cpuprofile files written there when they stop). */
 const cpuProfDir = stringFlag('cpu-prof-dir')
 
-if (!Number.isInteger(clients) || clients < 1 || clients > 4096) throw new Error('--clients must be an integer from 1 to 4096')
+/** Closed-loop client counts, each workload run at each (the issue's figure is at 64). */
+const clientCounts = (stringFlag('clients') ?? '1,64').split(',').map(Number)
+if (clientCounts.some(c => !Number.isInteger(c) || c < 1 || c > 4096)) throw new Error('--clients must be a comma-separated list of integers from 1 to 4096')
+const clientsMax = Math.max(...clientCounts)
 
 const keyIndex = (c: number, i: number): number => (c * 7919 + i * 104729) % keys
 const quorumKey = (c: number, i: number): string => `${collection}/${keyIndex(c, i)}`
@@ -41,8 +43,8 @@ type Op = (c: number, i: number) => Promise<unknown>
  * What the quorum puts wrote, per client loop, so gets find values, and the last session token
  * each loop got from a W=2 write, for the causal reads.
  */
-const written = new Array<number>(clients).fill(0)
-const tokens = new Array<string | undefined>(clients).fill(undefined)
+const written = new Array<number>(clientsMax).fill(0)
+const tokens = new Array<string | undefined>(clientsMax).fill(undefined)
 /** A key client `c` wrote (its i-th get cycles over them); a loop that wrote nothing reads its first key. */
 const writtenKey = (c: number, i: number): string => quorumKey(c, i % Math.max(1, written[c] as number))
 
@@ -84,14 +86,16 @@ try {
       const all = workloads(kv)
       const unknown = only?.filter(w => !all.some(([name]) => name === w)) ?? []
       if (unknown.length > 0) throw new Error(`unknown workloads ${unknown.join(', ')}: use ${all.map(([name]) => name).join(', ')}`)
-      for (const [workload, op] of only === undefined ? all : only.map(w => all.find(([name]) => name === w) as [string, Op])) {
-        const before = await cpuMsOf(pids())
-        const r = await runLoad({ clients, durationMs, warmupMs, opsPerClientMax }, op)
-        const after = await cpuMsOf(pids())
-        // Server CPU over warm-up and measurement, per measured op: an upper bound, stated as such.
-        const serverCpuMsPerOp = r.ops === 0 ? 0 : (after - before) / r.ops * (durationMs / (durationMs + warmupMs))
-        rows.push({ workload, clients, system: 'quorumkv', opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, p999Ms: r.p999Ms, cpuMsPerOp: r.cpuMsPerOp, serverCpuMsPerOp, ops: r.ops, errors: r.errors })
-        console.error(`quorumkv ${workload} x${clients}: ${r.opsPerSec.toFixed(0)} ops/s, ${r.errors} errors`)
+      for (const clients of clientCounts) {
+        for (const [workload, op] of only === undefined ? all : only.map(w => all.find(([name]) => name === w) as [string, Op])) {
+          const before = await cpuMsOf(pids())
+          const r = await runLoad({ clients, durationMs, warmupMs, opsPerClientMax }, op)
+          const after = await cpuMsOf(pids())
+          // Server CPU over warm-up and measurement, per measured op: an upper bound, stated as such.
+          const serverCpuMsPerOp = r.ops === 0 ? 0 : (after - before) / r.ops * (durationMs / (durationMs + warmupMs))
+          rows.push({ workload, clients, system: 'quorumkv', opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, p999Ms: r.p999Ms, cpuMsPerOp: r.cpuMsPerOp, serverCpuMsPerOp, ops: r.ops, errors: r.errors })
+          console.error(`quorumkv ${workload} x${clients}: ${r.opsPerSec.toFixed(0)} ops/s, ${r.errors} errors`)
+        }
       }
       console.error(`session token: ${kv.session().length} characters`)
     } finally {
@@ -104,19 +108,22 @@ try {
   await rm(dir, { recursive: true, force: true })
 }
 
-const opsPerSecOf = (workload: string): number => (rows.find(r => r.workload === workload)?.opsPerSec as number | undefined) ?? 0
-const strongPutOpsPerSec = opsPerSecOf('put-strong')
-const ratioToStrong = (workload: string): number => strongPutOpsPerSec === 0 ? 0 : opsPerSecOf(workload) / strongPutOpsPerSec
-for (const row of rows) if (String(row.workload).startsWith('put-')) row.vsStrongPut = ratioToStrong(String(row.workload))
-const eventualToStrongPutRatio = ratioToStrong('put-eventual')
+const opsPerSecOf = (workload: string, clients: number): number => (rows.find(r => r.workload === workload && r.clients === clients)?.opsPerSec as number | undefined) ?? 0
+const ratioToStrong = (workload: string, clients: number): number => {
+  const strong = opsPerSecOf('put-strong', clients)
+  return strong === 0 ? 0 : opsPerSecOf(workload, clients) / strong
+}
+for (const row of rows) if (String(row.workload).startsWith('put-')) row.vsStrongPut = ratioToStrong(String(row.workload), row.clients as number)
+/** Eventual over strong put throughput at each client count. */
+const eventualToStrongPutRatio = Object.fromEntries(clientCounts.map(c => [c, ratioToStrong('put-eventual', c)]))
 
-printTable(`bench:quorum: 3 nodes on 127.0.0.1, collection "${collection}" (quorum, lww, n 3, w 2, r 2), 256 B values, 100k keys, ${clients} closed-loop clients`, rows,
+printTable(`bench:quorum: 3 nodes on 127.0.0.1, collection "${collection}" (quorum, lww, n 3, w 2, r 2), 256 B values, 100k keys, closed-loop clients`, rows,
   ['workload', 'clients', 'system', 'opsPerSec', 'p50Ms', 'p99Ms', 'p999Ms', 'cpuMsPerOp', 'serverCpuMsPerOp', 'errors', 'vsStrongPut'])
-console.log(`eventual / strong put throughput: ${eventualToStrongPutRatio.toFixed(2)}x`)
+for (const c of clientCounts) console.log(`eventual / strong put throughput at ${c} clients: ${(eventualToStrongPutRatio[c] as number).toFixed(2)}x`)
 // The last line: one JSON object (bench/lib/harness.ts printJsonLine has no place for the ratio).
 const round = (v: string | number): string | number => typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(4)) : v
 process.stdout.write(`${JSON.stringify({
   bench: 'quorum',
   rows: rows.map(r => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v)]))),
-  eventualToStrongPutRatio: round(eventualToStrongPutRatio)
+  eventualToStrongPutRatio: Object.fromEntries(Object.entries(eventualToStrongPutRatio).map(([c, v]) => [c, round(v)]))
 })}\n`)

@@ -121,7 +121,8 @@ export class LocalCluster {
         dataDir: m.dataDir,
         listen: [`/ip4/127.0.0.1/tcp/${ports[i] as number}`],
         logging: { level: options.logLevel ?? 'info' },
-        cluster: { members: members.map(o => ({ peerId: o.peerId, name: o.name, multiaddrs: o.multiaddrs, role: 'voter' })) },
+        // No roles: the first raft.voters members vote (3 by default), the rest are learners.
+        cluster: { members: members.map(o => ({ peerId: o.peerId, name: o.name, multiaddrs: o.multiaddrs })) },
         access: { clients: [{ peerId: client.peerId, rights: 'read-write', prefix: '' }] },
         ...(m.httpAddr !== null ? { http: { listen: m.httpAddr } } : {})
       }, options.configOverrides ?? {})

@@ -310,6 +310,7 @@ export class RaftNode {
         index = await new Promise<number>((resolve, reject) => {
           this.reads.set(id, { resolve, reject })
           try {
+            if (this.settings.readMode === 'lease') this.advanceTicks(0)
             this.core.readIndex(id)
           } catch (err) {
             this.reads.delete(id)
@@ -409,6 +410,8 @@ export class RaftNode {
       return
     }
     if (message.to !== this.id) return
+    // A read forwarded by a follower is judged on the lease as of now (see advanceTicks).
+    if (message.type === 'read' && this.settings.readMode === 'lease') this.advanceTicks(0)
     if ((message.type === 'app' || message.type === 'hb') && message.term >= this.soft.term) {
       this.leaderContact = { atMs: this.time.now(), commit: message.commit }
     }
@@ -423,19 +426,29 @@ export class RaftNode {
 
   private onTimer (): void {
     if (this.stopped || this.failure !== undefined) return
-    // Ticks follow a monotonic clock: a wall-clock step must neither stall nor rush elections and leases.
+    if (this.advanceTicks(1)) this.kick()
+  }
+
+  /**
+   * Ticks the core for the time elapsed since the last tick, at least `minTicks` times. Ticks follow
+   * a monotonic clock: a wall-clock step must neither stall nor rush elections and leases. Reads
+   * call it too (with 0), so that after a stall (a long pause of the process, a blocked loop) a
+   * lease is judged on the time that really passed, not on ticks the timer has not delivered yet.
+   */
+  private advanceTicks (minTicks: number): boolean {
     const now = performance.now()
     const elapsed = Math.floor((now - this.lastTickAt) / this.tickMs)
-    const ticks = Math.min(catchUpTicksMax, Math.max(1, elapsed))
+    const ticks = Math.min(catchUpTicksMax, Math.max(minTicks, elapsed))
+    if (ticks === 0) return true
     // A timer that fires a little early still ticks once; the base then restarts from now.
     this.lastTickAt = elapsed >= 1 && elapsed < catchUpTicksMax ? this.lastTickAt + ticks * this.tickMs : now
     try {
       for (let i = 0; i < ticks; i++) this.core.tick()
     } catch (err) {
       this.fail(err)
-      return
+      return false
     }
-    this.kick()
+    return true
   }
 
   private kick (): void {
