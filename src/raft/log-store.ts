@@ -15,6 +15,7 @@ import type { ConfState, Entry, HardState, SnapshotMeta } from './core/types.js'
  */
 export class DurableRaftLog {
   readonly view: MemoryRaftStorage
+  private trimming: Promise<void> = Promise.resolve()
   private readonly engine: StorageEngine
 
   private constructor (engine: StorageEngine, view: MemoryRaftStorage) {
@@ -35,8 +36,18 @@ export class DurableRaftLog {
       view.applySnapshot({ index: compacted.index, term: compacted.term, conf: snapshot.conf })
     }
     const entries: Entry[] = []
-    for await (const [key, bytes] of engine.entries('raft-log')) entries.push(decodeEntry(key, bytes))
+    // Entries at or below the compaction point are leftovers of a trim a restart interrupted.
+    const floor = view.firstIndex() - 1
+    const leftovers: string[] = []
+    for await (const [key, bytes] of engine.entries('raft-log')) {
+      const e = decodeEntry(key, bytes)
+      if (e.index <= floor) leftovers.push(key)
+      else entries.push(e)
+    }
     view.append(entries)
+    for (let i = 0; i < leftovers.length; i += trimBatchEntries) {
+      await engine.write(leftovers.slice(i, i + trimBatchEntries).map(key => ({ type: 'del' as const, sublevel: 'raft-log' as const, key })), { sync: false })
+    }
     if (snapshot !== undefined) {
       if (snapshot.index > view.lastIndex()) view.applySnapshot(snapshot)
       else view.createSnapshot(snapshot)
@@ -97,13 +108,42 @@ export class DurableRaftLog {
     if (to >= from) {
       const term = this.view.term(to)
       if (term === undefined) throw new InternalError(`cannot compact to ${to}: no term known`)
-      for (let i = from; i <= to; i++) ops.push({ type: 'del', sublevel: 'raft-log', key: indexKey(i) })
       ops.push({ type: 'put', sublevel: 'raft-state', key: 'compacted', value: encode({ index: to, term }) })
     }
     await this.engine.write(ops, { sync: true })
-    if (to >= from) this.view.compact(to)
+    if (to >= from) {
+      this.view.compact(to)
+      this.trim(from, to)
+    }
+  }
+
+  /**
+   * Deletes the compacted entries from disk in the background, in bounded unsynced batches: one
+   * batch of tens of thousands of deletes would hold up the writes behind it for hundreds of ms.
+   * The compaction point is already durable, so entries left behind by a crash are ignored (and
+   * deleted) when the log is opened.
+   */
+  private trim (from: number, to: number): void {
+    this.trimming = this.trimming.then(async () => {
+      for (let i = from; i <= to; i += trimBatchEntries) {
+        const ops: BatchOp[] = []
+        for (let j = i; j <= Math.min(to, i + trimBatchEntries - 1); j++) ops.push({ type: 'del', sublevel: 'raft-log', key: indexKey(j) })
+        await this.engine.write(ops, { sync: false })
+      }
+    }).catch(() => {
+      // The engine is fail-stop: the Ready loop's next write reports the failure; a stopped
+      // engine leaves the rest to the next open.
+    })
+  }
+
+  /** Resolves once the background trims started so far are done (tests, shutdown). */
+  async trimmed (): Promise<void> {
+    await this.trimming
   }
 }
+
+/** Compacted entries deleted per background batch. */
+const trimBatchEntries = 2_000
 
 export function indexKey (index: number): string {
   return index.toString(16).padStart(16, '0')
