@@ -129,6 +129,8 @@ export class DurableRaftLog {
         const ops: BatchOp[] = []
         for (let j = i; j <= Math.min(to, i + trimBatchEntries - 1); j++) ops.push({ type: 'del', sublevel: 'raft-log', key: indexKey(j) })
         await this.engine.write(ops, { sync: false })
+        // Spread the deletes out: the writes that wait behind each batch stay short.
+        await new Promise(resolve => setTimeout(resolve, trimPauseMs))
       }
     }).catch(() => {
       // The engine is fail-stop: the Ready loop's next write reports the failure; a stopped
@@ -142,8 +144,9 @@ export class DurableRaftLog {
   }
 }
 
-/** Compacted entries deleted per background batch. */
-const trimBatchEntries = 2_000
+/** Compacted entries deleted per background batch, and the pause between two batches. */
+const trimBatchEntries = 500
+const trimPauseMs = 5
 
 export function indexKey (index: number): string {
   return index.toString(16).padStart(16, '0')
