@@ -121,7 +121,10 @@ export class StorageEngine {
           group.push(r)
           count += r.keys.length
         }
-        this.subs[sublevel].getMany(group.flatMap(r => r.keys)).then((values) => {
+        const keys = group.flatMap(r => r.keys)
+        // A read alone in its turn takes LevelDB's single-key path, which costs less than getMany.
+        const read = keys.length === 1 ? this.subs[sublevel].get(keys[0] as string).then(v => [v]) : this.subs[sublevel].getMany(keys)
+        read.then((values) => {
           let at = 0
           for (const r of group) {
             r.resolve(values.slice(at, at + r.keys.length))
