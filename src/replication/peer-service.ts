@@ -39,11 +39,17 @@ export class PeerService {
     const merged = await ctx.store.update(req.key, pl.merge, (current) => {
       const base = current ?? emptyRecord(pl.merge)
       const next = mergeRecords(base, req.rec)
-      // Nothing new: skip the synced write (a repeated handoff, a read repair that raced).
-      if (current !== undefined && req.hintFor === undefined && stateDescends(current.state, req.rec.state) && sessionCovers(current.deps, req.rec.deps)) {
+      // This replica holds writes the sender's state lacks (a concurrent write; or a tombstone that
+      // was reaped everywhere but here, whose context then survives only here): the other primaries
+      // may lack them too, so they get a hint each, and the handoff rounds push this state to them
+      // until they acknowledge it. Without it, replicas could keep unequal contexts for good.
+      const pushBack = current !== undefined && !stateDescends(req.rec.state, next.state) ? pl.primaries.filter(p => p !== ctx.node) : []
+      const hintTargets = req.hintFor === undefined ? pushBack : [req.hintFor, ...pushBack]
+      // Nothing new and nothing to push: skip the synced write (a repeated handoff, a read repair that raced).
+      if (current !== undefined && hintTargets.length === 0 && stateDescends(current.state, req.rec.state) && sessionCovers(current.deps, req.rec.deps)) {
         return { result: current }
       }
-      return { record: next, hintTargets: req.hintFor === undefined ? [] : [req.hintFor], result: next }
+      return { record: next, hintTargets, result: next }
     })
     return stateContext(merged.state)
   }

@@ -1,10 +1,10 @@
 import { ConsistencyLevel } from '../api/consistency.js'
 import { InvalidArgumentError, PreconditionFailedError, QuorumUnavailableError } from '../api/errors.js'
 import { hlcToString, maxHlc, type Hlc } from '../clock/hlc.js'
-import { emptyVersionVector, vvDescends, vvMerge, type VersionVector } from '../clock/version-vector.js'
+import { emptyVersionVector, vvMerge, type VersionVector } from '../clock/version-vector.js'
 import { forwardAttemptsMax } from './constants.js'
 import { mayForwardAgain, peerUnreachable, type CoordinatorContext, type KeyPlacement } from './context.js'
-import { ChangeSignal, Deadline } from './deadline.js'
+import { ChangeSignal, type Deadline } from './deadline.js'
 import type { WriteOp, WriteOutcome } from './messages.js'
 import { coordinateRead } from './read-path.js'
 import {
@@ -12,7 +12,7 @@ import {
   contextDigest, stateDigest, stateHlc, withAppliedOp, type ReplicaRecord
 } from './record.js'
 import { pncounterValue } from '../merge/pncounter.js'
-import { emptyQuorumSession, joinSessions, observeHlc, observeKey } from './session.js'
+import { joinSessions, observeHlc, observeKey } from './session.js'
 
 /**
  * The write path. A write is coordinated by a replica of its key, because the coordinator issues
@@ -140,15 +140,6 @@ async function coordinateWrite (ctx: CoordinatorContext, op: WriteOp, pl: KeyPla
   return out
 }
 
-async function repairRead (ctx: CoordinatorContext, key: string, pl: KeyPlacement): Promise<void> {
-  const deadline = new Deadline(ctx.time, ctx.peerRequestTimeoutMs * 2)
-  try {
-    await coordinateRead(ctx, key, { level: ConsistencyLevel.Eventual, r: pl.primaries.length, pr: 0, session: emptyQuorumSession() }, deadline)
-  } finally {
-    deadline.dispose()
-  }
-}
-
 /** The etag of a merged state: a digest of its context (equal states, equal etags). */
 export function etagOf (record: ReplicaRecord): string {
   return etagOfContext(stateContext(record.state))
@@ -207,10 +198,6 @@ async function replicate (ctx: CoordinatorContext, op: WriteOp, pl: KeyPlacement
           primaryAcks++
           ctx.background('clear-hint', async () => { await ctx.store.clearHint(op.key, to, theirs) })
         }
-        // The replica knows writes this state lacks (most often a concurrent write; or a tombstone
-        // that was reaped everywhere but there, whose context then survives only on it): a read of
-        // every replica merges what they hold and repairs the ones behind.
-        if (ctx.readRepair && !vvDescends(stateContext(record.state), theirs)) ctx.background('read-repair', async () => { await repairRead(ctx, op.key, pl) })
       },
       (err: unknown) => {
         if (peerUnreachable(err)) ctx.health.failed(to)

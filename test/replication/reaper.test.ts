@@ -61,9 +61,9 @@ describe('tombstone reaping', () => {
     if (tomb === undefined) throw new Error('no tombstone')
     for (const id of [a, b]) expect(await c.run(async () => await c.node(id).store.reap(key, 'lww', stateContext(tomb.state)))).toBe(true)
     // A new write starts from nothing where the key was reaped; the replica that missed the reap
-    // answers with a context that covers more, and the coordinator's read repair spreads it.
+    // merges it into a context that covers more, and hints the other primaries: handoff spreads it.
     await c.run(async () => await c.node(a).put(key, enc('y'), { w: 3 }))
-    await c.runFor(1_000)
+    await c.runFor(2_000)
     const contexts = await Promise.all([a, b, missed].map(async id => {
       const rec = await c.run(async () => await c.node(id).localRecord(key))
       return rec === undefined ? undefined : stateContext(rec.state)
