@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkCounter } from '../../chaos/checkers/counter.js'
 import { checkSet } from '../../chaos/checkers/set.js'
 import { HistoryRecorder } from '../../chaos/history.js'
-import { LocalCluster } from '../../cluster/local.js'
+import type { LocalCluster } from '../../cluster/local.js'
 import { compareHlc, hlcFromString } from '../../src/clock/hlc.js'
 import { connect, type Client, type WriteOptions } from '../../src/index.js'
 import type { MergeKind } from '../../src/replication/record.js'
-import { codeOf, compareReplicaDisks, finalValue, readReplicaViews, sleep, sortedValues, waitForConvergence } from '../support/replica-views.js'
+import { codeOf, compareReplicaDisks, finalValue, readReplicaViews, sleep, sortedValues, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
 import { tempDir } from '../support/tmp.js'
 
 /**
@@ -55,7 +55,6 @@ const requestTimeoutMs = 3_000
 const readyWaitMs = 15_000
 const convergeWaitMs = 20_000
 const convergePollMs = 500
-const logTailLinesMax = 40
 
 const mergeOf = (key: string): MergeKind => key.startsWith('tags/') ? 'orset' : key.startsWith('hits/') ? 'counter' : key.startsWith('notes/') ? 'mv' : 'lww'
 /** How each side writes: node1 alone can only hold its own copy. */
@@ -67,25 +66,14 @@ describe('a 3-node quorum cluster partitioned {node1} | {node2, node3} with writ
   /** Per node: the workers' client and a session of its own for the read-your-writes checks, both pinned to it. */
   const clients = new Map<string, Client>()
   const sessions = new Map<string, Client>()
-  const logTail: string[] = []
+  /** The nodes' last warnings and errors, shown when something fails. */
+  let logTail = (): string => ''
 
   beforeAll(async () => {
     dir = await tempDir()
-    cluster = await LocalCluster.start({
-      nodes: 3,
-      dir: dir.path,
-      logLevel: 'warn',
-      faultInjection: true,
-      logs: (node, line) => { logTail.push(`${node}: ${line}`); if (logTail.length > logTailLinesMax) logTail.shift() },
-      configOverrides: {
-        collections,
-        raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 },
-        // Repair and anti-entropy off: what converges the replicas here is hinted handoff alone.
-        quorum: { handoffIntervalMs: 200, readRepair: false },
-        antiEntropy: { enabled: false },
-        timeouts: { peerRequestTimeoutMs: 1_000 }
-      }
-    }).catch((err: unknown) => { throw new Error(`${(err as Error).message}; the nodes' last log lines:\n${logTail.join('\n')}`, { cause: err }) })
+    const started = await startHandoffOnlyCluster(dir.path, collections, { faultInjection: true })
+    cluster = started.cluster
+    logTail = started.logTail
     for (const name of names) {
       const options = { peers: cluster.member(name).multiaddrs, identity: cluster.clientKey, requestTimeoutMs }
       clients.set(name, await connect(options))
@@ -236,7 +224,7 @@ describe('a 3-node quorum cluster partitioned {node1} | {node2, node3} with writ
     if (convergence.valid !== true) {
       const file = join(tmpdir(), `quorumkv-quorum-partition-both-sides-${Date.now()}.jsonl`)
       await writeFile(file, history.toJsonLines())
-      console.log(`history written to ${file}; first divergence: ${convergence.anomalies[0]?.explanation ?? ''}; the nodes' last log lines:\n${logTail.join('\n')}`)
+      console.log(`history written to ${file}; first divergence: ${convergence.anomalies[0]?.explanation ?? ''}; the nodes' last log lines:\n${logTail()}`)
     }
     expect(convergence.valid).toBe(true)
 

@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkCounter } from '../../chaos/checkers/counter.js'
 import { checkSet } from '../../chaos/checkers/set.js'
 import { HistoryRecorder } from '../../chaos/history.js'
-import { LocalCluster } from '../../cluster/local.js'
+import type { LocalCluster } from '../../cluster/local.js'
 import { connect, type Client } from '../../src/index.js'
 import type { MergeKind } from '../../src/replication/record.js'
-import { codeOf, compareReplicaDisks, finalValue, readReplicaViews, sleep, waitForConvergence } from '../support/replica-views.js'
+import { codeOf, compareReplicaDisks, finalValue, readReplicaViews, sleep, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
 import { tempDir } from '../support/tmp.js'
 
 /**
@@ -46,7 +46,6 @@ const opsPerProcessMax = 5_000
 const requestTimeoutMs = 3_000
 const convergeWaitMs = 15_000
 const convergePollMs = 500
-const logTailLinesMax = 40
 
 const mergeOf = (key: string): MergeKind => key.startsWith('tags/') ? 'orset' : key.startsWith('hits/') ? 'counter' : key.startsWith('notes/') ? 'mv' : 'lww'
 
@@ -63,24 +62,13 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
   const clients = new Map<string, Client>()
   let stoppedPid: number | null = null
   /** The nodes' last warnings and errors, shown when something fails. */
-  const logTail: string[] = []
+  let logTail = (): string => ''
 
   beforeAll(async () => {
     dir = await tempDir()
-    cluster = await LocalCluster.start({
-      nodes: 3,
-      dir: dir.path,
-      logLevel: 'warn',
-      logs: (node, line) => { logTail.push(`${node}: ${line}`); if (logTail.length > logTailLinesMax) logTail.shift() },
-      configOverrides: {
-        collections,
-        raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 },
-        // Repair and anti-entropy off: what converges the replicas here is hinted handoff alone.
-        quorum: { handoffIntervalMs: 200, readRepair: false },
-        antiEntropy: { enabled: false },
-        timeouts: { peerRequestTimeoutMs: 1_000 }
-      }
-    }).catch((err: unknown) => { throw new Error(`${(err as Error).message}; the nodes' last log lines:\n${logTail.join('\n')}`, { cause: err }) })
+    const started = await startHandoffOnlyCluster(dir.path, collections)
+    cluster = started.cluster
+    logTail = started.logTail
     for (const name of names) {
       clients.set(name, await connect({ peers: cluster.member(name).multiaddrs, identity: cluster.clientKey, requestTimeoutMs }))
     }
@@ -214,7 +202,7 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
     if (convergence.valid !== true) {
       const file = join(tmpdir(), `quorumkv-quorum-partition-${Date.now()}.jsonl`)
       await writeFile(file, history.toJsonLines())
-      console.log(`history written to ${file}; first divergence: ${convergence.anomalies[0]?.explanation ?? ''}; the nodes' last log lines:\n${logTail.join('\n')}`)
+      console.log(`history written to ${file}; first divergence: ${convergence.anomalies[0]?.explanation ?? ''}; the nodes' last log lines:\n${logTail()}`)
     }
     expect(convergence.valid).toBe(true)
 

@@ -1,8 +1,6 @@
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePorts } from '../../cluster/ports.js'
-import { createNode, generateIdentity, type QuorumKvNode } from '../../src/index.js'
+import { createNode, type QuorumKvNode } from '../../src/index.js'
+import { startInProcessNodes } from '../support/in-process-cluster.js'
 import { silentLogger } from '../support/silent-logger.js'
 import { tempDir } from '../support/tmp.js'
 
@@ -84,21 +82,10 @@ describe('quorum collections across three nodes', () => {
 
   beforeAll(async () => {
     dir = await tempDir()
-    const ports = await freePorts(3)
-    const ids: string[] = []
-    for (let i = 0; i < 3; i++) {
-      await mkdir(join(dir.path, `n${i}`))
-      ids.push((await generateIdentity(join(dir.path, `n${i}`, 'identity.key'))).peerId)
-    }
-    const members = ids.map((peerId, i) => ({ peerId, multiaddrs: [`/ip4/127.0.0.1/tcp/${ports[i] as number}/p2p/${peerId}`] }))
-    nodes.push(...await Promise.all([0, 1, 2].map(async i => await createNode({
-      schemaVersion: 1,
-      dataDir: join(dir.path, `n${i}`),
-      listen: [`/ip4/127.0.0.1/tcp/${ports[i] as number}`],
-      cluster: { members },
+    nodes.push(...(await startInProcessNodes(dir.path, 3, {
       collections,
       raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 }
-    }, { logger: silentLogger }))))
+    })).nodes)
   })
   afterAll(async () => {
     await Promise.all(nodes.map(async n => { await n.stop() }))

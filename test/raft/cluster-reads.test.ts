@@ -1,9 +1,6 @@
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePorts } from '../../cluster/ports.js'
-import { createNode, generateIdentity, type QuorumKvNode } from '../../src/index.js'
-import { silentLogger } from '../support/silent-logger.js'
+import type { QuorumKvNode } from '../../src/index.js'
+import { startInProcessNodes } from '../support/in-process-cluster.js'
 import { tempDir } from '../support/tmp.js'
 
 /** Three nodes in this process over real libp2p on 127.0.0.1: the read levels across replicas. */
@@ -13,21 +10,10 @@ describe('reads across the replicas of a raft collection', () => {
 
   beforeAll(async () => {
     dir = await tempDir()
-    const ports = await freePorts(3)
-    const ids: string[] = []
-    for (let i = 0; i < 3; i++) {
-      await mkdir(join(dir.path, `n${i}`))
-      ids.push((await generateIdentity(join(dir.path, `n${i}`, 'identity.key'))).peerId)
-    }
-    const members = ids.map((peerId, i) => ({ peerId, multiaddrs: [`/ip4/127.0.0.1/tcp/${ports[i] as number}/p2p/${peerId}`] }))
-    nodes = await Promise.all(ids.map(async (_, i) => await createNode({
-      schemaVersion: 1,
-      dataDir: join(dir.path, `n${i}`),
-      listen: [`/ip4/127.0.0.1/tcp/${ports[i] as number}`],
-      cluster: { members },
+    nodes = (await startInProcessNodes(dir.path, 3, {
       raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 },
       gossip: { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 100 }
-    }, { logger: silentLogger })))
+    })).nodes
   })
 
   afterAll(async () => {

@@ -1,9 +1,6 @@
-import { mkdir } from 'node:fs/promises'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freePorts } from '../../cluster/ports.js'
-import { createNode, generateIdentity, type QuorumKvNode } from '../../src/index.js'
-import { silentLogger } from '../support/silent-logger.js'
+import type { QuorumKvNode } from '../../src/index.js'
+import { startInProcessNodes } from '../support/in-process-cluster.js'
 import { tempDir } from '../support/tmp.js'
 
 /**
@@ -20,22 +17,13 @@ describe('bootstrap members beyond raft.voters are learners', () => {
 
   beforeAll(async () => {
     dir = await tempDir()
-    const ports = await freePorts(5)
-    ids = []
-    for (let i = 0; i < 5; i++) {
-      await mkdir(join(dir.path, `n${i}`))
-      ids.push((await generateIdentity(join(dir.path, `n${i}`, 'identity.key'))).peerId)
-    }
-    const members = ids.map((peerId, i) => ({ peerId, multiaddrs: [`/ip4/127.0.0.1/tcp/${ports[i] as number}/p2p/${peerId}`] }))
-    nodes = await Promise.all(ids.map(async (_, i) => await createNode({
-      schemaVersion: 1,
-      dataDir: join(dir.path, `n${i}`),
-      listen: [`/ip4/127.0.0.1/tcp/${ports[i] as number}`],
-      cluster: { members },
+    const started = await startInProcessNodes(dir.path, 5, {
       raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 },
       gossip: { probeIntervalMs: 500, probeTimeoutMs: 250, gossipIntervalMs: 200 },
       antiEntropy: { enabled: false }
-    }, { logger: silentLogger })))
+    })
+    nodes = started.nodes
+    ids = started.ids
   })
 
   afterAll(async () => {

@@ -1,4 +1,5 @@
 import { checkConvergence, type ConvergenceResult, type ReplicaState } from '../../chaos/checkers/convergence.js'
+import { LocalCluster } from '../../cluster/local.js'
 import type { Client } from '../../src/index.js'
 import type { MergeKind } from '../../src/replication/record.js'
 import { readReplicaDisk, type DiskView } from './replica-disk.js'
@@ -86,4 +87,32 @@ export async function compareReplicaDisks (dataDirs: ReadonlyMap<string, string>
   const values = new Map([...disk].map(([name, views]) => [name, new Map([...views].map(([key, v]) => [key, v.value]))]))
   const contextsDiffer = keys.filter(key => new Set([...disk.values()].map(views => views.get(key)?.context)).size > 1)
   return { disk, values, convergence: checkConvergence(values), contextsDiffer }
+}
+
+/** Lines of the nodes' logs kept for a failure message. */
+const logTailLinesMax = 40
+
+/**
+ * Starts 3 node processes with quorum `collections` whose replicas converge through hinted handoff
+ * alone (read repair and anti-entropy off, handoff every 200 ms), keeping the nodes' last log
+ * lines: `logTail()` gives them for a failure message, and a failed start shows them.
+ */
+export async function startHandoffOnlyCluster (dir: string, collections: Record<string, unknown>, options: { faultInjection?: boolean } = {}): Promise<{ cluster: LocalCluster, logTail: () => string }> {
+  const tail: string[] = []
+  const logTail = (): string => tail.join('\n')
+  const cluster = await LocalCluster.start({
+    nodes: 3,
+    dir,
+    logLevel: 'warn',
+    ...(options.faultInjection === true ? { faultInjection: true } : {}),
+    logs: (node, line) => { tail.push(`${node}: ${line}`); if (tail.length > logTailLinesMax) tail.shift() },
+    configOverrides: {
+      collections,
+      raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 },
+      quorum: { handoffIntervalMs: 200, readRepair: false },
+      antiEntropy: { enabled: false },
+      timeouts: { peerRequestTimeoutMs: 1_000 }
+    }
+  }).catch((err: unknown) => { throw new Error(`${(err as Error).message}; the nodes' last log lines:\n${logTail()}`, { cause: err }) })
+  return { cluster, logTail }
 }
