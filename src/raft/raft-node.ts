@@ -49,6 +49,11 @@ export interface RaftNodeComponents {
   time: TimeSource
   random: Random
   registry: Registry
+  /**
+   * The monotonic clock ticks and leases follow (default `performance.now`); the driver simulation
+   * passes each node's virtual clock.
+   */
+  monotonicNow?: () => number
 }
 
 /** A membership change as operators ask for it; `multiaddrs` travel in the conf entry so every member learns them. */
@@ -117,6 +122,7 @@ export class RaftNode {
   private failure: Error | undefined
   private ticker: ReturnType<typeof setInterval> | undefined
   private lastTickAt = 0
+  private readonly monotonicNow: () => number
   /** When this node last heard from the leader it follows, and that leader's commit index then. */
   private leaderContact = { atMs: -Infinity, commit: 0 }
   private readonly metrics: { term: Gauge, commit: Gauge, applied: Gauge, isLeader: Gauge, persistSeconds: Histogram, applySeconds: Histogram }
@@ -131,6 +137,7 @@ export class RaftNode {
     this.tickMs = init.raft.heartbeatIntervalMs
     this.hooks = init.hooks ?? {}
     this.engine = components.engine
+    this.monotonicNow = components.monotonicNow ?? (() => performance.now())
     this.settings = init.raft
     this.staging = new KvSnapshotStaging(components.engine, init.batch)
     this.sender = new SnapshotSender(
@@ -220,7 +227,7 @@ export class RaftNode {
         : 'change' in request ? await this.changeHere(request.change, signal) : await this.transferHere(request.transfer, signal)
     })
     this.receiver.start()
-    this.lastTickAt = performance.now()
+    this.lastTickAt = this.monotonicNow()
     this.ticker = setInterval(() => { this.onTimer() }, this.tickMs)
     this.ticker.unref?.()
     this.kick()
@@ -436,7 +443,7 @@ export class RaftNode {
    * lease is judged on the time that really passed, not on ticks the timer has not delivered yet.
    */
   private advanceTicks (minTicks: number): boolean {
-    const now = performance.now()
+    const now = this.monotonicNow()
     const elapsed = Math.floor((now - this.lastTickAt) / this.tickMs)
     const ticks = Math.min(catchUpTicksMax, Math.max(minTicks, elapsed))
     if (ticks === 0) return true

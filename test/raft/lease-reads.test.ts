@@ -75,6 +75,20 @@ describe('lease reads through the raft driver', () => {
     expect(await c.strongRead(old, 'x')).toBe('v2')
   })
 
+  it('a leader whose process stalled past its lease judges a read on the time that passed, not on the ticks it counted', async () => {
+    const { c, leader: old, followers } = await started()
+    c.net.partition([old], followers)
+    // The old leader's process stalls (its timer does not fire) while the majority elects a new
+    // leader and writes v2; a read then reaches the old leader before its timer catches up.
+    c.net.pause(old, 5_000)
+    const elected = await c.clock.runUntilCondition(() => followers.some(id => c.nodes.get(id)?.isLeader === true), { maxTimeMs: 4_000 })
+    expect(elected).toBe(true)
+    const fresh = followers.find(id => c.nodes.get(id)?.isLeader === true) as string
+    await c.put(fresh, 'x', 'v2')
+    // Its timers wait for the pause to end, so the read's deadline falls after it.
+    await expect(c.strongRead(old, 'x', 4_000)).rejects.toMatchObject({ code: 'TIMEOUT' })
+  })
+
   it('during the lease, a leader cut off from its followers still serves reads, and no other leader exists meanwhile', async () => {
     const { c, leader: old, followers } = await started()
     c.net.partition([old], followers)

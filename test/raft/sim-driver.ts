@@ -136,7 +136,7 @@ export class DriverCluster {
     const engine = this.engines.get(id) as unknown as StorageEngine
     const stateMachine = await KvStateMachine.open(engine, { clientSessionsMax: 1_000 })
     const node = await RaftNode.open(
-      { engine, stateMachine, transport, logger: silentLogger, time: transport.time, random: seededRandom(this.seed * 1_000 + ++this.boots), registry: new Registry() },
+      { engine, stateMachine, transport, logger: silentLogger, time: transport.time, random: seededRandom(this.seed * 1_000 + ++this.boots), registry: new Registry(), monotonicNow: () => transport.time.now() },
       { id, bootstrap: { voters: this.voters, learners: this.learners }, raft: this.settings, batch: { batchOpsMax: 1_000, batchBytesMax: 1024 * 1024 } }
     )
     startingNode = transport.time
