@@ -156,7 +156,9 @@ export class Workload {
       p.session = r.session
       if (r.entry?.merge === 'lww') {
         const value = dec(r.entry.value)
-        p.known.set(key, value)
+        // A bounded read carries no causal past (the value's dependencies are not joined into the
+        // session), so what it saw is no dependency a later hand-over may claim.
+        if (!bounded) p.known.set(key, value)
         op.ok(value, this.now(), { version: r.entry.version })
       } else {
         op.ok(null, this.now())
