@@ -51,9 +51,9 @@ const benches: Bench[] = [
   {
     name: 'quorum',
     file: 'bench/quorum.ts',
-    describe: '3 node processes, a quorum collection: W=1 and W=2 puts beside strong puts, R=1, R=2 and causal gets',
+    describe: '3 node processes, a quorum collection: W=1 and W=2 puts beside strong puts, R=1, R=2 and causal gets, at 1 and 64 clients',
     args: (d) => ['--duration-ms', String(d), '--warmup-ms', String(Math.round(d / 5))],
-    estimateMs: (d) => 7 * (d + d / 5) + 8_000
+    estimateMs: (d) => 12 * (d + d / 5) + 8_000
   },
   {
     name: 'rpc',
