@@ -25,7 +25,24 @@ export function encodeSession (state: SessionState): string {
   return Buffer.from(encode([tokenVersion, state.raftIndex, sessionToWire(state.quorum)])).toString('base64url')
 }
 
+/**
+ * Tokens decoded lately, newest last: the calls a busy client has in flight carry the same token,
+ * and decoding one that spans many keys costs tens of microseconds. Decoded states are never
+ * changed in place, so they can be shared.
+ */
+const decodedCacheMax = 64
+const decoded = new Map<string, SessionState>()
+
 export function decodeSession (token: string): SessionState {
+  const cached = typeof token === 'string' ? decoded.get(token) : undefined
+  if (cached !== undefined) return cached
+  const state = decodeUncached(token)
+  if (decoded.size >= decodedCacheMax) decoded.delete(decoded.keys().next().value as string)
+  decoded.set(token, state)
+  return state
+}
+
+function decodeUncached (token: string): SessionState {
   if (typeof token !== 'string' || token.length === 0 || token.length > sessionTokenCharsMax || !/^[A-Za-z0-9_-]+$/.test(token)) {
     throw new InvalidArgumentError(`session must be a token returned by quorumkv (base64url, at most ${sessionTokenCharsMax} characters)`)
   }
