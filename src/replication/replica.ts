@@ -292,7 +292,8 @@ export class QuorumReplica {
         itemsPerBatchMax: replicateItemsMax,
         // Room for the keys and the envelope beside the records.
         bytesPerBatchMax: Math.max(1, this.config.limits.frameBytesMax - replicateFrameMarginBytes)
-      }
+      },
+      (fn) => { this.time.setTimeout(fn, 0) }
     )
     return {
       replicate: async (to, key, rec, hintFor, timeoutMs, background) => await batcher.replicate(to, key, rec, hintFor, timeoutMs, background),

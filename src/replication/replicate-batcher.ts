@@ -49,17 +49,24 @@ interface PeerQueue {
   foreground: Queued[]
   background: Queued[]
   inflight: number
+  /** A flush is scheduled: after the current turn (foreground), or later (background only). */
+  scheduled: 'turn' | 'later' | undefined
 }
 
 export class ReplicateBatcher {
   private readonly peers = new Map<string, PeerQueue>()
 
-  constructor (private readonly send: SendReplicateBatch, private readonly limits: ReplicateBatchLimits) {}
+  /**
+   * @param later runs a function after pending I/O (in a node, a zero-delay timer): when only
+   *   background states are queued, the caller's answer (the acknowledgement of an eventual write)
+   *   goes out before their batch is encoded and written.
+   */
+  constructor (private readonly send: SendReplicateBatch, private readonly limits: ReplicateBatchLimits, private readonly later: (fn: () => void) => void) {}
 
   async replicate (to: string, key: string, rec: ReplicaRecord, hintFor: string | undefined, timeoutMs: number, background = false): Promise<VersionVector> {
     let q = this.peers.get(to)
     if (q === undefined) {
-      q = { foreground: [], background: [], inflight: 0 }
+      q = { foreground: [], background: [], inflight: 0, scheduled: undefined }
       this.peers.set(to, q)
     }
     const peer = q
@@ -70,12 +77,19 @@ export class ReplicateBatcher {
     const item: ReplicateItem = { key, rec: encode(recordToWire(rec)), ...(hintFor !== undefined ? { hintFor } : {}) }
     return await new Promise<VersionVector>((resolve, reject) => {
       queue.push({ item, timeoutMs, resolve, reject })
-      // After the current turn: states queued by the same burst of work share the batch.
-      if (peer.foreground.length + peer.background.length === 1) queueMicrotask(() => { this.flush(to, peer) })
+      // After the current turn at the earliest: states queued by the same burst of work share the batch.
+      if (!background && peer.scheduled !== 'turn') {
+        peer.scheduled = 'turn'
+        queueMicrotask(() => { this.flush(to, peer) })
+      } else if (background && peer.scheduled === undefined) {
+        peer.scheduled = 'later'
+        this.later(() => { this.flush(to, peer) })
+      }
     })
   }
 
   private flush (to: string, q: PeerQueue): void {
+    q.scheduled = undefined
     while (q.foreground.length + q.background.length > 0 && q.inflight < this.limits.inflightBatchesMax) {
       const batch = this.take(q)
       q.inflight++

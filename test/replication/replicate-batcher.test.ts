@@ -15,7 +15,7 @@ function harness (limits = { inflightBatchesMax: 1, itemsPerBatchMax: 3, bytesPe
   const sent: Sent[] = []
   const batcher = new ReplicateBatcher(async (to: string, items: ReplicateItem[]) => await new Promise((resolve, reject) => {
     sent.push({ to, keys: items.map(i => i.key), settle: (r) => { if (r instanceof Error) reject(r); else resolve(r) } })
-  }), limits)
+  }), limits, (fn) => { setImmediate(fn) })
   return { batcher, sent }
 }
 
