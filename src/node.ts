@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClosedError, ConfigError, ConsistencyError, InvalidArgumentError, TimeoutError } from './api/errors.js'
-import type { Client, RaftStatusView } from './api/types.js'
+import type { Client, MemberStatus, RaftStatusView } from './api/types.js'
 import { LocalClient } from './client/local-client.js'
 import { parseConfig } from './config/parse.js'
 import type { Config } from './config/schema.js'
@@ -65,17 +65,6 @@ export interface QuorumKvNode {
   raftStatus: () => RaftStatusView | null
   /** Stops serving, waits for the write in flight, closes the database. Idempotent. */
   stop: () => Promise<void>
-}
-
-export interface MemberStatus {
-  peerId: string
-  name: string | null
-  role: 'voter' | 'learner'
-  liveness: 'alive' | 'suspect' | 'dead'
-  incarnation: number
-  /** Since this node last heard from the member; 0 for itself, null if never. */
-  lastSeenAgeMs: number | null
-  addresses: string[]
 }
 
 /** Each node's link-fault hook (see linkFaults); a WeakMap keeps it off the node object. */

@@ -78,6 +78,18 @@ export interface Client {
   close: () => Promise<void>
 }
 
+/** A member as a node sees it (`node.members()`, the admin protocol, `quorumkv member list`). */
+export interface MemberStatus {
+  peerId: string
+  name: string | null
+  role: 'voter' | 'learner'
+  liveness: 'alive' | 'suspect' | 'dead'
+  incarnation: number
+  /** Since this node last heard from the member; 0 for itself, null if never. */
+  lastSeenAgeMs: number | null
+  addresses: string[]
+}
+
 /** A clustered node's Raft status (`node.raftStatus()`, the admin protocol, `quorumkv status`). */
 export interface RaftStatusView {
   leader: string | null

@@ -1,4 +1,5 @@
-import { Counter, Gauge, type Registry } from 'prom-client'
+import { Gauge, type Counter, type Registry } from 'prom-client'
+import { gaugeSources, sharedCounter, sharedMetric } from '../observability/metrics.js'
 import type { Liveness } from './messages.js'
 import type { ProbeResult } from './outputs.js'
 
@@ -28,26 +29,11 @@ export class GossipMetrics {
   private readonly sources: Set<GossipGaugeSource>
 
   constructor (registry: Registry) {
-    let sources = sourcesByRegistry.get(registry)
-    if (sources === undefined) {
-      sources = new Set()
-      sourcesByRegistry.set(registry, sources)
-    }
-    this.sources = sources
-    const shared = sources
-    this.probes = existing<Counter<'result'>>(registry, 'quorumkv_gossip_probes_total') ?? new Counter({
-      name: 'quorumkv_gossip_probes_total',
-      help: 'Failure-detector probes by outcome (ok, indirect, failed)',
-      labelNames: ['result'],
-      registers: [registry]
-    })
-    this.refutations = existing<Counter>(registry, 'quorumkv_gossip_refutations_total') ?? new Counter({
-      name: 'quorumkv_gossip_refutations_total',
-      help: 'Suspicions of this node that it refuted by raising its incarnation',
-      registers: [registry]
-    })
-    if (existing(registry, 'quorumkv_gossip_members') === undefined) {
-      new Gauge({
+    const shared = gaugeSources(sourcesByRegistry, registry)
+    this.sources = shared
+    this.probes = sharedCounter(registry, 'quorumkv_gossip_probes_total', 'Failure-detector probes by outcome (ok, indirect, failed)', ['result'])
+    this.refutations = sharedCounter(registry, 'quorumkv_gossip_refutations_total', 'Suspicions of this node that it refuted by raising its incarnation')
+    sharedMetric(registry, 'quorumkv_gossip_members', () => new Gauge({
         name: 'quorumkv_gossip_members',
         help: 'Members by liveness as this node sees them (itself included)',
         labelNames: ['state'],
@@ -60,10 +46,8 @@ export class GossipMetrics {
           }
           for (const state of livenessStates) this.labels(state).set(totals[state])
         }
-      })
-    }
-    if (existing(registry, 'quorumkv_gossip_local_health') === undefined) {
-      new Gauge({
+      }))
+    sharedMetric(registry, 'quorumkv_gossip_local_health', () => new Gauge({
         name: 'quorumkv_gossip_local_health',
         help: 'Lifeguard local health score (0 is healthy)',
         registers: [registry],
@@ -72,8 +56,7 @@ export class GossipMetrics {
           for (const s of shared) total += s.localHealth()
           this.set(total)
         }
-      })
-    }
+      }))
   }
 
   addSource (source: GossipGaugeSource): void { this.sources.add(source) }
@@ -81,8 +64,4 @@ export class GossipMetrics {
 
   probe (result: ProbeResult): void { this.probes.labels(result).inc() }
   refuted (count: number): void { this.refutations.inc(count) }
-}
-
-function existing<T> (registry: Registry, name: string): T | undefined {
-  return registry.getSingleMetric(name) as T | undefined
 }

@@ -51,3 +51,28 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
     })
   }
 }
+
+/**
+ * The metric `name` of `registry`, created by `create` on first use. Layers that share a
+ * registry (several nodes in one process in tests) or restart in one process reuse it.
+ */
+export function sharedMetric<T> (registry: Registry, name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create()
+}
+
+export function sharedCounter<L extends string = string> (registry: Registry, name: string, help: string, labelNames: L[] = []): Counter<L> {
+  return sharedMetric(registry, name, () => new Counter<L>({ name, help, labelNames, registers: [registry] }))
+}
+
+/**
+ * The sources a registry's summing gauges read from: every instance of a layer that shares the
+ * registry adds itself, and the first instance's gauge sums over all of them.
+ */
+export function gaugeSources<S> (byRegistry: WeakMap<Registry, Set<S>>, registry: Registry): Set<S> {
+  let sources = byRegistry.get(registry)
+  if (sources === undefined) {
+    sources = new Set()
+    byRegistry.set(registry, sources)
+  }
+  return sources
+}

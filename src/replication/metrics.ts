@@ -1,4 +1,5 @@
-import { Counter, Registry } from 'prom-client'
+import { Registry, type Counter } from 'prom-client'
+import { sharedCounter } from '../observability/metrics.js'
 import type { ReplicationMetrics } from './context.js'
 
 /**
@@ -6,11 +7,7 @@ import type { ReplicationMetrics } from './context.js'
  * replica restarted in the same process reuses them). `quorumkv_hints_pending` is the store's.
  */
 export function createReplicationMetrics (registry: Registry = new Registry()): ReplicationMetrics {
-  const counter = <L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> => {
-    const existing = registry.getSingleMetric(name)
-    if (existing instanceof Counter) return existing as Counter<L>
-    return new Counter<L>({ name, help, labelNames, registers: [registry] })
-  }
+  const counter = <L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> => sharedCounter(registry, name, help, labelNames)
   return {
     readRepairs: counter('quorumkv_read_repairs_total', 'Replicas sent the merged state because a read found them behind.'),
     siblingsWarned: counter('quorumkv_siblings_warn_total', 'mv writes that left at least limits.siblingsWarn siblings.'),

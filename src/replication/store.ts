@@ -3,6 +3,7 @@ import { InvalidArgumentError, OverloadedError } from '../api/errors.js'
 import { decodeHlc, encodeHlc, type Hlc } from '../clock/hlc.js'
 import { parseVersionVector, vvDescends, type VersionVector } from '../clock/version-vector.js'
 import { decode, encode } from '../codec/msgpack.js'
+import { sharedMetric } from '../observability/metrics.js'
 import type { TimeSource } from '../runtime/time.js'
 import type { BatchOp, StorageEngine } from '../storage/engine.js'
 import { keyWaitersMax, seqReserveBlock } from './constants.js'
@@ -90,12 +91,10 @@ export class ReplicaStore {
     this.seqReserved = seqReserved
     this.seqNext = seqReserved + 1
     this.hlcLast = hlcLast
-    if (components.registry !== undefined) {
+    const registry = components.registry
+    if (registry !== undefined) {
       const name = 'quorumkv_hints_pending'
-      const existing = components.registry.getSingleMetric(name)
-      this.hintsGauge = existing instanceof Gauge
-        ? existing
-        : new Gauge({ name, help: 'Hinted-handoff entries this node holds: writes some replica has not acknowledged yet.', registers: [components.registry] })
+      this.hintsGauge = sharedMetric(registry, name, () => new Gauge({ name, help: 'Hinted-handoff entries this node holds: writes some replica has not acknowledged yet.', registers: [registry] }))
     }
   }
 

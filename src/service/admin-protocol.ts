@@ -1,5 +1,5 @@
 import { InvalidArgumentError, UnauthorizedError } from '../api/errors.js'
-import type { RaftStatusView } from '../api/types.js'
+import type { MemberStatus, RaftStatusView } from '../api/types.js'
 import { protocolId, type MessageHandler, type Transport } from '../transport/types.js'
 import type { AccessControl } from './access.js'
 
@@ -20,15 +20,7 @@ export type AdminRequest =
 
 export type AdminRaftStatus = RaftStatusView
 
-export interface AdminMember {
-  peerId: string
-  name: string | null
-  role: 'voter' | 'learner'
-  liveness: 'alive' | 'suspect' | 'dead'
-  incarnation: number
-  lastSeenAgeMs: number | null
-  addresses: string[]
-}
+export type AdminMember = MemberStatus
 
 export interface AdminStatus {
   peerId: string

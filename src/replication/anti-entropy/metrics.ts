@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
+import { sharedCounter } from '../../observability/metrics.js'
 
 export interface AntiEntropyMetrics {
   keysRepaired: Counter
@@ -11,10 +12,7 @@ export interface AntiEntropyMetrics {
 /** Get-or-create on the node's registry, so a service restarted in one process reuses them. */
 export function createAntiEntropyMetrics (registry: Registry | undefined, oldestAgeSeconds: () => number): AntiEntropyMetrics {
   const registers = registry === undefined ? [] : [registry]
-  const counter = (name: string, help: string): Counter => {
-    const existing = registry?.getSingleMetric(name)
-    return existing instanceof Counter ? existing : new Counter({ name, help, registers })
-  }
+  const counter = (name: string, help: string): Counter => registry === undefined ? new Counter({ name, help, registers }) : sharedCounter(registry, name, help)
   const gaugeName = 'quorumkv_antientropy_oldest_full_sync_age_seconds'
   const existing = registry?.getSingleMetric(gaugeName)
   if (existing !== undefined) registry?.removeSingleMetric(gaugeName)

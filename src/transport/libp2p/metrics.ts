@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram } from 'prom-client'
+import { Gauge, Histogram, type Counter } from 'prom-client'
+import { gaugeSources, sharedCounter, sharedMetric } from '../../observability/metrics.js'
 import type { Registry } from 'prom-client'
 
 /** Why an inbound frame, envelope or stream was refused. Stable: dashboards key on it. */
@@ -47,32 +48,27 @@ export class TransportMetrics {
   private readonly sources: Set<TransportGaugeSource>
 
   constructor (registry: Registry) {
-    let sources = sourcesByRegistry.get(registry)
-    if (sources === undefined) {
-      sources = new Set()
-      sourcesByRegistry.set(registry, sources)
-    }
-    this.sources = sources
-    const shared = sources
+    const shared = gaugeSources(sourcesByRegistry, registry)
+    this.sources = shared
     const sum = (pick: (s: TransportGaugeSource) => number): number => {
       let total = 0
       for (const s of shared) total += pick(s)
       return total
     }
-    this.rejected = counter(registry, 'quorumkv_rpc_rejected_total', 'Inbound frames, envelopes or streams refused, by reason', ['reason'])
-    this.requests = counter(registry, 'quorumkv_rpc_requests_total', 'Outbound requests by protocol and outcome', ['protocol', 'outcome'])
-    this.duration = existing(registry, 'quorumkv_rpc_request_duration_seconds') ?? new Histogram({
+    this.rejected = sharedCounter(registry, 'quorumkv_rpc_rejected_total', 'Inbound frames, envelopes or streams refused, by reason', ['reason'])
+    this.requests = sharedCounter(registry, 'quorumkv_rpc_requests_total', 'Outbound requests by protocol and outcome', ['protocol', 'outcome'])
+    this.duration = sharedMetric(registry, 'quorumkv_rpc_request_duration_seconds', () => new Histogram({
       name: 'quorumkv_rpc_request_duration_seconds',
       help: 'Round-trip time of successful outbound requests',
       labelNames: ['protocol'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry]
-    })
-    this.served = counter(registry, 'quorumkv_rpc_served_total', 'Inbound requests answered, by protocol and outcome', ['protocol', 'outcome'])
-    this.messages = counter(registry, 'quorumkv_rpc_messages_total', 'One-way messages by protocol and direction (sent, received)', ['protocol', 'direction'])
-    this.dropped = counter(registry, 'quorumkv_rpc_messages_dropped_total', 'Outbound one-way messages dropped, by reason', ['reason'])
-    this.refused = counter(registry, 'quorumkv_transport_connections_refused_total', 'Connections refused by the connection gater, by direction', ['direction'])
-    this.dials = counter(registry, 'quorumkv_transport_dials_total', 'Stream dials to peers, by outcome', ['outcome'])
+    }))
+    this.served = sharedCounter(registry, 'quorumkv_rpc_served_total', 'Inbound requests answered, by protocol and outcome', ['protocol', 'outcome'])
+    this.messages = sharedCounter(registry, 'quorumkv_rpc_messages_total', 'One-way messages by protocol and direction (sent, received)', ['protocol', 'direction'])
+    this.dropped = sharedCounter(registry, 'quorumkv_rpc_messages_dropped_total', 'Outbound one-way messages dropped, by reason', ['reason'])
+    this.refused = sharedCounter(registry, 'quorumkv_transport_connections_refused_total', 'Connections refused by the connection gater, by direction', ['direction'])
+    this.dials = sharedCounter(registry, 'quorumkv_transport_dials_total', 'Stream dials to peers, by outcome', ['outcome'])
     gauge(registry, 'quorumkv_transport_queued_frames', 'Frames queued for peers and not yet written', () => sum(s => s.queuedFrames()))
     gauge(registry, 'quorumkv_transport_queued_bytes', 'Bytes queued for peers and not yet written', () => sum(s => s.queuedBytes()))
     gauge(registry, 'quorumkv_transport_pending_requests', 'Outbound requests waiting for a reply', () => sum(s => s.pendingRequests()))
@@ -109,16 +105,7 @@ export class TransportMetrics {
   }
 }
 
-function existing<T> (registry: Registry, name: string): T | undefined {
-  return registry.getSingleMetric(name) as T | undefined
-}
-
-function counter<L extends string> (registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
-  return existing<Counter<L>>(registry, name) ?? new Counter({ name, help, labelNames, registers: [registry] })
-}
-
 function gauge (registry: Registry, name: string, help: string, read: () => number): void {
-  const old = existing<Gauge>(registry, name)
-  if (old !== undefined) return // the first transport's collect() already sums over every shared source
-  new Gauge({ name, help, registers: [registry], collect () { this.set(read()) } })
+  // The first transport's collect() already sums over every shared source.
+  sharedMetric(registry, name, () => new Gauge({ name, help, registers: [registry], collect () { this.set(read()) } }))
 }
