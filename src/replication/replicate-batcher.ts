@@ -55,6 +55,7 @@ interface PeerQueue {
 
 export class ReplicateBatcher {
   private readonly peers = new Map<string, PeerQueue>()
+  private readonly encodings = new WeakMap<ReplicaRecord, Uint8Array>()
 
   /**
    * @param later runs a function after pending I/O (in a node, a zero-delay timer): when only
@@ -74,7 +75,7 @@ export class ReplicateBatcher {
     if (queue.length >= this.limits.queuedMax) {
       throw new OverloadedError(`${queue.length} states are already queued for ${to}; this one is left to its hint`, { peer: to, queuedMax: this.limits.queuedMax })
     }
-    const item: ReplicateItem = { key, rec: encode(recordToWire(rec)), ...(hintFor !== undefined ? { hintFor } : {}) }
+    const item: ReplicateItem = { key, rec: this.encoded(rec), ...(hintFor !== undefined ? { hintFor } : {}) }
     return await new Promise<VersionVector>((resolve, reject) => {
       queue.push({ item, timeoutMs, resolve, reject })
       // After the current turn at the earliest: states queued by the same burst of work share the batch.
@@ -86,6 +87,16 @@ export class ReplicateBatcher {
         this.later(() => { this.flush(to, peer) })
       }
     })
+  }
+
+  /** A record's encoding, once: a write sends the same record to every other replica. */
+  private encoded (rec: ReplicaRecord): Uint8Array {
+    let bytes = this.encodings.get(rec)
+    if (bytes === undefined) {
+      bytes = encode(recordToWire(rec))
+      this.encodings.set(rec, bytes)
+    }
+    return bytes
   }
 
   private flush (to: string, q: PeerQueue): void {

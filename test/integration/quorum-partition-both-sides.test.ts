@@ -1,15 +1,10 @@
-import { writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { checkCounter } from '../../chaos/checkers/counter.js'
-import { checkSet } from '../../chaos/checkers/set.js'
 import { HistoryRecorder } from '../../chaos/history.js'
 import type { LocalCluster } from '../../cluster/local.js'
 import { compareHlc, hlcFromString } from '../../src/clock/hlc.js'
 import { connect, type Client, type WriteOptions } from '../../src/index.js'
 import type { MergeKind } from '../../src/replication/record.js'
-import { codeOf, compareReplicaDisks, finalValue, readReplicaViews, sleep, sortedValues, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
+import { checkFinalViews, codeOf, compareReplicaDisks, finalValue, readReplicaViews, reportDivergence, sleep, sortedValues, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
 import { tempDir } from '../support/tmp.js'
 
 /**
@@ -221,11 +216,7 @@ describe('a 3-node quorum cluster partitioned {node1} | {node2, node3} with writ
       `${ops.filter(e => e.type === 'ok').length} ok, ${ops.filter(e => e.type === 'info').length} unknown outcome; ` +
       `${firstRoundDivergent} of ${keys.length} keys differed at the first read after the heal; ` +
       `${convergence.valid === true ? 'converged' : 'NOT converged'} ${elapsedMs} ms after the heal (hinted handoff only)`)
-    if (convergence.valid !== true) {
-      const file = join(tmpdir(), `quorumkv-quorum-partition-both-sides-${Date.now()}.jsonl`)
-      await writeFile(file, history.toJsonLines())
-      console.log(`history written to ${file}; first divergence: ${convergence.anomalies[0]?.explanation ?? ''}; the nodes' last log lines:\n${logTail()}`)
-    }
+    await reportDivergence(convergence, history, 'quorum-partition-both-sides', logTail)
     expect(convergence.valid).toBe(true)
 
     // Both sides took every kind of write while cut.
@@ -234,16 +225,13 @@ describe('a 3-node quorum cluster partitioned {node1} | {node2, node3} with writ
     }
 
     const finalOf = (name: string, key: string): unknown => finalValue(states, name, key)
-    const sets = checkSet(history.events(), { finalReads: names.flatMap(name => setKeys.map(key => ({ key, replica: name, elements: (finalOf(name, key) ?? []) as unknown[] }))) })
+    const { sets, blind, counters } = checkFinalViews(history, states, names, { sets: setKeys, mv: [...mvKeys, rywNote], counters: counterKeys })
     expect(sets.anomalies.map(a => a.explanation)).toEqual([])
     expect(sets.valid).toBe(true)
-    const mvFinalKeys = [...mvKeys, rywNote]
-    const blind = checkSet(history.events(), { addF: 'mv-put', finalReads: names.flatMap(name => mvFinalKeys.map(key => ({ key, replica: name, elements: (finalOf(name, key) ?? []) as unknown[] }))) })
     expect(blind.anomalies.map(a => a.explanation)).toEqual([])
     expect(blind.valid).toBe(true)
     // The two sides' blind puts to the same key are siblings of one another.
     expect(finalOf('node1', rywNote)).toEqual(['majority', 'minority'])
-    const counters = checkCounter(history.events(), { addFunctions: ['increment'], finalReads: names.flatMap(name => counterKeys.map(key => ({ key, replica: name, value: (finalOf(name, key) ?? 0) as number }))) })
     expect(counters.anomalies.map(a => a.explanation)).toEqual([])
     expect(counters.valid).toBe(true)
 

@@ -1,14 +1,9 @@
-import { writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { checkCounter } from '../../chaos/checkers/counter.js'
-import { checkSet } from '../../chaos/checkers/set.js'
 import { HistoryRecorder } from '../../chaos/history.js'
 import type { LocalCluster } from '../../cluster/local.js'
 import { connect, type Client } from '../../src/index.js'
 import type { MergeKind } from '../../src/replication/record.js'
-import { codeOf, compareReplicaDisks, finalValue, readReplicaViews, sleep, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
+import { checkFinalViews, codeOf, compareReplicaDisks, finalValue, readReplicaViews, reportDivergence, sleep, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
 import { tempDir } from '../support/tmp.js'
 
 /**
@@ -199,11 +194,7 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
       `${ops.filter(e => e.type === 'ok').length} ok, ${ops.filter(e => e.type === 'info').length} unknown outcome ${JSON.stringify(Object.fromEntries(unknownByError))}; ` +
       `${firstRoundDivergent} of ${keys.length} keys differed at the first read after the heal; ` +
       `${convergence.valid === true ? 'converged' : 'NOT converged'} ${convergedAfterMs} ms after the workload stopped `)
-    if (convergence.valid !== true) {
-      const file = join(tmpdir(), `quorumkv-quorum-partition-${Date.now()}.jsonl`)
-      await writeFile(file, history.toJsonLines())
-      console.log(`history written to ${file}; first divergence: ${convergence.anomalies[0]?.explanation ?? ''}; the nodes' last log lines:\n${logTail()}`)
-    }
+    await reportDivergence(convergence, history, 'quorum-partition', logTail)
     expect(convergence.valid).toBe(true)
 
     // The majority side kept taking every kind of write while the third node was cut off.
@@ -214,16 +205,14 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
     expect(okInPartition.mv).toBeGreaterThan(0)
 
     const finalOf = (name: string, key: string): unknown => finalValue(states, name, key)
-    const sets = checkSet(history.events(), { finalReads: names.flatMap(name => setKeys.map(key => ({ key, replica: name, elements: (finalOf(name, key) ?? []) as unknown[] }))) })
+    const { sets, blind, counters } = checkFinalViews(history, states, names, { sets: setKeys, mv: mvKeys, counters: counterKeys })
     expect(sets.anomalies.map(a => a.explanation)).toEqual([])
     expect(sets.valid).toBe(true)
     expect(sets.acknowledged).toBeGreaterThan(0)
-    const blind = checkSet(history.events(), { addF: 'mv-put', finalReads: names.flatMap(name => mvKeys.map(key => ({ key, replica: name, elements: (finalOf(name, key) ?? []) as unknown[] }))) })
     console.log(`sets: ${sets.acknowledged} adds acknowledged, ${sets.unknown} unknown; mv blind puts: ${blind.acknowledged} acknowledged, ${blind.failed} refused, ${blind.unknown} unknown, siblings per key ${blind.finalReads.filter(r => r.replica === 'node1').map(r => r.size).join(' ')}`)
     expect(blind.anomalies.map(a => a.explanation)).toEqual([])
     expect(blind.valid).toBe(true)
     expect(blind.acknowledged).toBeGreaterThan(0)
-    const counters = checkCounter(history.events(), { addFunctions: ['increment'], finalReads: names.flatMap(name => counterKeys.map(key => ({ key, replica: name, value: (finalOf(name, key) ?? 0) as number }))) })
     expect(counters.anomalies.map(a => a.explanation)).toEqual([])
     expect(counters.valid).toBe(true)
     const lostUnique = [...ackedUnique].filter(([key, value]) => names.some(name => finalOf(name, key) !== value))

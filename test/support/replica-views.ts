@@ -1,4 +1,10 @@
+import { writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { checkConvergence, type ConvergenceResult, type ReplicaState } from '../../chaos/checkers/convergence.js'
+import { checkCounter, type CounterResult } from '../../chaos/checkers/counter.js'
+import { checkSet, type SetResult } from '../../chaos/checkers/set.js'
+import type { HistoryRecorder } from '../../chaos/history.js'
 import { LocalCluster } from '../../cluster/local.js'
 import type { Client } from '../../src/index.js'
 import type { MergeKind } from '../../src/replication/record.js'
@@ -115,4 +121,27 @@ export async function startHandoffOnlyCluster (dir: string, collections: Record<
     }
   }).catch((err: unknown) => { throw new Error(`${(err as Error).message}; the nodes' last log lines:\n${logTail()}`, { cause: err }) })
   return { cluster, logTail }
+}
+
+/**
+ * The no-lost-write checks over every node's final view: set adds (`set`), blind mv puts (`mv`,
+ * history f `mv-put`) and exact counters (`increment`).
+ */
+export function checkFinalViews (history: HistoryRecorder, states: ReadonlyMap<string, ReadonlyMap<string, ReadView>>, names: readonly string[], keys: { sets: readonly string[], mv: readonly string[], counters: readonly string[] }): { sets: SetResult, blind: SetResult, counters: CounterResult } {
+  const events = history.events()
+  const finalReads = (forKeys: readonly string[]): Array<{ key: string, replica: string, elements: unknown[] }> =>
+    names.flatMap(name => forKeys.map(key => ({ key, replica: name, elements: (finalValue(states, name, key) ?? []) as unknown[] })))
+  return {
+    sets: checkSet(events, { finalReads: finalReads(keys.sets) }),
+    blind: checkSet(events, { addF: 'mv-put', finalReads: finalReads(keys.mv) }),
+    counters: checkCounter(events, { addFunctions: ['increment'], finalReads: names.flatMap(name => keys.counters.map(key => ({ key, replica: name, value: (finalValue(states, name, key) ?? 0) as number }))) })
+  }
+}
+
+/** When the replicas did not converge: the history to a file and the nodes' last log lines, for the failure report. */
+export async function reportDivergence (convergence: ConvergenceResult, history: HistoryRecorder, testName: string, logTail: () => string): Promise<void> {
+  if (convergence.valid === true) return
+  const file = join(tmpdir(), `quorumkv-${testName}-${Date.now()}.jsonl`)
+  await writeFile(file, history.toJsonLines())
+  console.log(`history written to ${file}; first divergence: ${convergence.anomalies[0]?.explanation ?? ''}; the nodes' last log lines:\n${logTail()}`)
 }
