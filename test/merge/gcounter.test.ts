@@ -3,34 +3,12 @@ import { describe, expect, it } from 'vitest'
 import { InvalidArgumentError, ProtocolError } from '../../src/api/errors.js'
 import { decode, encode } from '../../src/codec/msgpack.js'
 import { emptyGCounter, gcounterIncrement, gcounterMerge, gcounterValue, parseGCounter, type GCounter } from '../../src/merge/gcounter.js'
-import { expectSameState, assertMergeLawsOnReachableStates } from './laws.js'
+import { assertMergeLawsOnReachableStates, counterScheduleArb, expectSameState, runCounterSchedule, type CounterOp } from './laws.js'
 
 const nodes = ['a', 'b', 'constructor']
 
-type Op = { kind: 'inc', at: number, amount: number } | { kind: 'sync', from: number, to: number }
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('inc' as const), at: fc.nat(2), amount: fc.nat(1_000) }),
-  fc.record({ kind: fc.constant('sync' as const), from: fc.nat(2), to: fc.nat(2) })
-)
-
-function run (ops: readonly Op[]): { replicas: GCounter[], snapshots: GCounter[], total: number } {
-  const replicas: GCounter[] = nodes.map(() => emptyGCounter)
-  const snapshots: GCounter[] = [emptyGCounter]
-  let total = 0
-  for (const op of ops) {
-    if (op.kind === 'inc') {
-      replicas[op.at] = gcounterIncrement(replicas[op.at] as GCounter, nodes[op.at] as string, op.amount)
-      total += op.amount
-      snapshots.push(replicas[op.at] as GCounter)
-    } else {
-      replicas[op.to] = gcounterMerge(replicas[op.to] as GCounter, replicas[op.from] as GCounter)
-      snapshots.push(replicas[op.to] as GCounter)
-    }
-  }
-  return { replicas, snapshots, total }
-}
-
-const scheduleArb = fc.array(opArb, { maxLength: 40 })
+const scheduleArb = counterScheduleArb(fc.nat(1_000))
+const run = (ops: readonly CounterOp[]): { replicas: GCounter[], snapshots: GCounter[], total: number } => runCounterSchedule(ops, nodes, emptyGCounter, gcounterIncrement, gcounterMerge)
 
 describe('G-Counter', () => {
   it('counts increments from several nodes', () => {

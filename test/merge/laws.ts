@@ -41,3 +41,32 @@ export function assertMergeLawsOnReachableStates<S, Op> (schedule: fc.Arbitrary<
     expectOrderIndependent(merge, states, order)
   }), { numRuns })
 }
+
+/** A counter schedule over three replicas: add `amount` at one, or merge one into another. */
+export type CounterOp = { kind: 'add', at: number, amount: number } | { kind: 'sync', from: number, to: number }
+
+export function counterScheduleArb (amount: fc.Arbitrary<number>): fc.Arbitrary<CounterOp[]> {
+  const op: fc.Arbitrary<CounterOp> = fc.oneof(
+    fc.record({ kind: fc.constant('add' as const), at: fc.nat(2), amount }),
+    fc.record({ kind: fc.constant('sync' as const), from: fc.nat(2), to: fc.nat(2) })
+  )
+  return fc.array(op, { maxLength: 40 })
+}
+
+/** Runs a counter schedule: the replicas at the end, every state reached, and the sum of all adds. */
+export function runCounterSchedule<C> (ops: readonly CounterOp[], nodes: readonly string[], empty: C, add: (c: C, node: string, amount: number) => C, merge: (a: C, b: C) => C): { replicas: C[], snapshots: C[], total: number } {
+  const replicas: C[] = nodes.map(() => empty)
+  const snapshots: C[] = [empty]
+  let total = 0
+  for (const op of ops) {
+    if (op.kind === 'add') {
+      replicas[op.at] = add(replicas[op.at] as C, nodes[op.at] as string, op.amount)
+      total += op.amount
+      snapshots.push(replicas[op.at] as C)
+    } else {
+      replicas[op.to] = merge(replicas[op.to] as C, replicas[op.from] as C)
+      snapshots.push(replicas[op.to] as C)
+    }
+  }
+  return { replicas, snapshots, total }
+}

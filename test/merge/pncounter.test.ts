@@ -5,34 +5,12 @@ import { decode, encode } from '../../src/codec/msgpack.js'
 import {
   emptyPnCounter, parsePnCounter, pncounterDecrement, pncounterIncrement, pncounterMerge, pncounterValue, type PnCounter
 } from '../../src/merge/pncounter.js'
-import { expectSameState, assertMergeLawsOnReachableStates } from './laws.js'
+import { assertMergeLawsOnReachableStates, counterScheduleArb, expectSameState, runCounterSchedule, type CounterOp } from './laws.js'
 
 const nodes = ['a', 'b', '\u{10000}']
 
-type Op = { kind: 'add', at: number, amount: number } | { kind: 'sync', from: number, to: number }
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('add' as const), at: fc.nat(2), amount: fc.integer({ min: -1_000, max: 1_000 }) }),
-  fc.record({ kind: fc.constant('sync' as const), from: fc.nat(2), to: fc.nat(2) })
-)
-
-function run (ops: readonly Op[]): { replicas: PnCounter[], snapshots: PnCounter[], total: number } {
-  const replicas: PnCounter[] = nodes.map(() => emptyPnCounter)
-  const snapshots: PnCounter[] = [emptyPnCounter]
-  let total = 0
-  for (const op of ops) {
-    if (op.kind === 'add') {
-      replicas[op.at] = pncounterIncrement(replicas[op.at] as PnCounter, nodes[op.at] as string, op.amount)
-      total += op.amount
-      snapshots.push(replicas[op.at] as PnCounter)
-    } else {
-      replicas[op.to] = pncounterMerge(replicas[op.to] as PnCounter, replicas[op.from] as PnCounter)
-      snapshots.push(replicas[op.to] as PnCounter)
-    }
-  }
-  return { replicas, snapshots, total }
-}
-
-const scheduleArb = fc.array(opArb, { maxLength: 40 })
+const scheduleArb = counterScheduleArb(fc.integer({ min: -1_000, max: 1_000 }))
+const run = (ops: readonly CounterOp[]): { replicas: PnCounter[], snapshots: PnCounter[], total: number } => runCounterSchedule(ops, nodes, emptyPnCounter, pncounterIncrement, pncounterMerge)
 
 describe('PN-Counter', () => {
   it('counts increments and decrements', () => {
