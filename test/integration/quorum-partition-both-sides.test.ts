@@ -3,8 +3,7 @@ import { HistoryRecorder } from '../../chaos/history.js'
 import type { LocalCluster } from '../../cluster/local.js'
 import { compareHlc, hlcFromString } from '../../src/clock/hlc.js'
 import { connect, type Client, type WriteOptions } from '../../src/index.js'
-import type { MergeKind } from '../../src/replication/record.js'
-import { checkFinalViews, codeOf, compareReplicaDisks, finalValue, readReplicaViews, reportDivergence, sleep, sortedValues, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
+import { checkFinalViews, codeOf, compareReplicaDisks, finalValue, readReplicaViews, quorumTestMergeOf, reportDivergence, sleep, sortedValues, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
 import { tempDir } from '../support/tmp.js'
 
 /**
@@ -24,12 +23,6 @@ import { tempDir } from '../support/tmp.js'
  * the sum of acknowledged increments (unknown outcomes bracketed); each lww key holds one value,
  * the acknowledged write with the highest timestamp when an acknowledged write won.
  */
-const collections = {
-  reg: { mode: 'quorum', merge: 'lww', n: 3, w: 2, r: 2 },
-  tags: { mode: 'quorum', merge: 'orset', n: 3, w: 2, r: 2 },
-  hits: { mode: 'quorum', merge: 'counter', n: 3, w: 2, r: 2 },
-  notes: { mode: 'quorum', merge: 'mv', n: 3, w: 2, r: 2 }
-}
 const names = ['node1', 'node2', 'node3'] as const
 type Side = 'minority' | 'majority'
 const sideOf = (node: string): Side => node === 'node1' ? 'minority' : 'majority'
@@ -51,7 +44,7 @@ const readyWaitMs = 15_000
 const convergeWaitMs = 20_000
 const convergePollMs = 500
 
-const mergeOf = (key: string): MergeKind => key.startsWith('tags/') ? 'orset' : key.startsWith('hits/') ? 'counter' : key.startsWith('notes/') ? 'mv' : 'lww'
+const mergeOf = quorumTestMergeOf
 /** How each side writes: node1 alone can only hold its own copy. */
 const writeOptions = (side: Side): WriteOptions => side === 'minority' ? { consistency: 'eventual' } : { w: 2 }
 
@@ -66,7 +59,7 @@ describe('a 3-node quorum cluster partitioned {node1} | {node2, node3} with writ
 
   beforeAll(async () => {
     dir = await tempDir()
-    const started = await startHandoffOnlyCluster(dir.path, collections, { faultInjection: true })
+    const started = await startHandoffOnlyCluster(dir.path, { faultInjection: true })
     cluster = started.cluster
     logTail = started.logTail
     for (const name of names) {

@@ -2,8 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HistoryRecorder } from '../../chaos/history.js'
 import type { LocalCluster } from '../../cluster/local.js'
 import { connect, type Client } from '../../src/index.js'
-import type { MergeKind } from '../../src/replication/record.js'
-import { checkFinalViews, codeOf, compareReplicaDisks, finalValue, readReplicaViews, reportDivergence, sleep, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
+import { checkFinalViews, codeOf, compareReplicaDisks, finalValue, readReplicaViews, quorumTestMergeOf, reportDivergence, sleep, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
 import { tempDir } from '../support/tmp.js'
 
 /**
@@ -17,12 +16,6 @@ import { tempDir } from '../support/tmp.js'
  * nearly always the node's own copy), then from each node's LevelDB after the processes stop (the
  * copy alone); no acknowledged set add, blind mv put or unique-key write is lost; counters are exact.
  */
-const collections = {
-  reg: { mode: 'quorum', merge: 'lww', n: 3, w: 2, r: 2 },
-  tags: { mode: 'quorum', merge: 'orset', n: 3, w: 2, r: 2 },
-  hits: { mode: 'quorum', merge: 'counter', n: 3, w: 2, r: 2 },
-  notes: { mode: 'quorum', merge: 'mv', n: 3, w: 2, r: 2 }
-}
 const names = ['node1', 'node2', 'node3'] as const
 const isolated = 'node3'
 const sharedRegisterKeys = Array.from({ length: 6 }, (_, i) => `reg/k${i}`)
@@ -42,7 +35,7 @@ const requestTimeoutMs = 3_000
 const convergeWaitMs = 15_000
 const convergePollMs = 500
 
-const mergeOf = (key: string): MergeKind => key.startsWith('tags/') ? 'orset' : key.startsWith('hits/') ? 'counter' : key.startsWith('notes/') ? 'mv' : 'lww'
+const mergeOf = quorumTestMergeOf
 
 /**
  * pause: SIGSTOP, then SIGCONT (links stay open, nothing answers, memory kept).
@@ -61,7 +54,7 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
 
   beforeAll(async () => {
     dir = await tempDir()
-    const started = await startHandoffOnlyCluster(dir.path, collections)
+    const started = await startHandoffOnlyCluster(dir.path)
     cluster = started.cluster
     logTail = started.logTail
     for (const name of names) {

@@ -98,12 +98,23 @@ export async function compareReplicaDisks (dataDirs: ReadonlyMap<string, string>
 /** Lines of the nodes' logs kept for a failure message. */
 const logTailLinesMax = 40
 
+/** The partition tests' quorum collections (n 3, w 2, r 2): registers, or-sets, counters, mv registers. */
+export const quorumTestCollections = {
+  reg: { mode: 'quorum', merge: 'lww', n: 3, w: 2, r: 2 },
+  tags: { mode: 'quorum', merge: 'orset', n: 3, w: 2, r: 2 },
+  hits: { mode: 'quorum', merge: 'counter', n: 3, w: 2, r: 2 },
+  notes: { mode: 'quorum', merge: 'mv', n: 3, w: 2, r: 2 }
+}
+
+/** The merge policy of a key of `quorumTestCollections`. */
+export const quorumTestMergeOf: MergeOf = (key) => key.startsWith('tags/') ? 'orset' : key.startsWith('hits/') ? 'counter' : key.startsWith('notes/') ? 'mv' : 'lww'
+
 /**
- * Starts 3 node processes with quorum `collections` whose replicas converge through hinted handoff
+ * Starts 3 node processes with `quorumTestCollections`, whose replicas converge through hinted handoff
  * alone (read repair and anti-entropy off, handoff every 200 ms), keeping the nodes' last log
  * lines: `logTail()` gives them for a failure message, and a failed start shows them.
  */
-export async function startHandoffOnlyCluster (dir: string, collections: Record<string, unknown>, options: { faultInjection?: boolean } = {}): Promise<{ cluster: LocalCluster, logTail: () => string }> {
+export async function startHandoffOnlyCluster (dir: string, options: { faultInjection?: boolean } = {}): Promise<{ cluster: LocalCluster, logTail: () => string }> {
   const tail: string[] = []
   const logTail = (): string => tail.join('\n')
   const cluster = await LocalCluster.start({
@@ -113,7 +124,7 @@ export async function startHandoffOnlyCluster (dir: string, collections: Record<
     ...(options.faultInjection === true ? { faultInjection: true } : {}),
     logs: (node, line) => { tail.push(`${node}: ${line}`); if (tail.length > logTailLinesMax) tail.shift() },
     configOverrides: {
-      collections,
+      collections: quorumTestCollections,
       raft: { electionTimeoutMs: 500, heartbeatIntervalMs: 50 },
       quorum: { handoffIntervalMs: 200, readRepair: false },
       antiEntropy: { enabled: false },
