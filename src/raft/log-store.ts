@@ -138,7 +138,7 @@ export class DurableRaftLog {
     })
   }
 
-  /** Resolves once the background trims started so far are done (tests, shutdown). */
+  /** Resolves once the background trims started so far are done (tests). */
   async trimmed (): Promise<void> {
     await this.trimming
   }

@@ -50,4 +50,22 @@ describe('StorageEngine group commit', () => {
       await dir.cleanup()
     }
   })
+
+  it('fails every write queued behind a failed batch, and every write after it (fail-stop)', async () => {
+    const dir = await tempDir()
+    try {
+      const engine = await StorageEngine.open(dir.path)
+      // The disk fails (the simulated part): LevelDB's batch rejects.
+      const db = (engine as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db
+      db.batch = async () => { throw new Error('EIO: the disk went away') }
+      const writes = Array.from({ length: 20 }, (_, i) => engine.write([{ type: 'put', sublevel: 'data', key: `k${i}`, value: bytes('v') }]))
+      const results = await Promise.allSettled(writes)
+      expect(results.map(r => r.status === 'rejected' ? (r.reason as { code: string }).code : 'written')).toEqual(Array.from({ length: 20 }, () => 'STORAGE'))
+      await expect(engine.write([{ type: 'put', sublevel: 'data', key: 'later', value: bytes('v') }])).rejects.toMatchObject({ code: 'STORAGE' })
+      expect(engine.failed?.code).toBe('STORAGE')
+      await engine.close()
+    } finally {
+      await dir.cleanup()
+    }
+  })
 })
