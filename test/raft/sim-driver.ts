@@ -14,15 +14,14 @@ import { silentLogger } from '../support/silent-logger.js'
  * RaftNode drivers (not bare cores) on the deterministic simulated network, each over an
  * in-memory disk that survives its crashes.
  *
- * The driver takes its ticks from the process clock (`setInterval` and `performance.now`, so that
- * a wall-clock step cannot rush a lease), not from its TimeSource. `installDriverClock` bridges
- * that for the simulation: while a node starts, `setInterval` schedules on that node's
- * ProcessTime, and while one of those intervals fires, `performance.now` reads that node's
- * machine clock. So each node ticks on virtual time at its own clock rate
- * (`SimNetwork.setClockSkew`), a crash kills its ticker, and everything replays from the seed.
+ * The driver takes its ticks from a `setInterval` timer (so that a wall-clock step cannot rush a
+ * lease), not from its TimeSource, and measures them on its `monotonicNow` component, which the
+ * cluster sets to the node's virtual clock. `installDriverClock` bridges the timer: while a node
+ * starts, `setInterval` schedules on that node's ProcessTime. So each node ticks on virtual time
+ * at its own clock rate (`SimNetwork.setClockSkew`), a crash kills its ticker, and everything
+ * replays from the seed.
  */
 let startingNode: TimeSource | undefined
-let nowOverride: (() => number) | undefined
 
 class SimInterval {
   cancelled = false
@@ -41,7 +40,6 @@ class SimInterval {
 export function installDriverClock (): () => void {
   const realSetInterval = globalThis.setInterval
   const realClearInterval = globalThis.clearInterval
-  const realNow = performance.now.bind(performance)
   const g = globalThis as unknown as { setInterval: unknown, clearInterval: unknown }
   g.setInterval = (fn: () => void, ms: number): unknown => {
     const time = startingNode
@@ -51,9 +49,7 @@ export function installDriverClock (): () => void {
       interval.handle = time.setTimeout(() => {
         if (interval.cancelled) return
         arm()
-        const saved = nowOverride
-        nowOverride = () => time.now()
-        try { fn() } finally { nowOverride = saved }
+        fn()
       }, ms)
     }
     arm()
@@ -63,11 +59,9 @@ export function installDriverClock (): () => void {
     if (handle instanceof SimInterval) handle.cancel()
     else realClearInterval(handle as Parameters<typeof clearInterval>[0])
   }
-  Object.defineProperty(performance, 'now', { configurable: true, writable: true, value: () => nowOverride !== undefined ? nowOverride() : realNow() })
   return () => {
     g.setInterval = realSetInterval
     g.clearInterval = realClearInterval
-    delete (performance as { now?: unknown }).now
   }
 }
 
