@@ -35,6 +35,11 @@ export class KeyLocks {
     }
   }
 
+  /** Is a call running or waiting on `key`? */
+  isLocked (key: string): boolean {
+    return this.waiting.has(key)
+  }
+
   get keysLocked (): number {
     return this.waiting.size
   }

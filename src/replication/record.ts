@@ -171,8 +171,16 @@ export function stateDigest (state: ReplicaState): string {
   return contextDigest(stateContext(state))
 }
 
+/** Digests of contexts met lately (vectors are never changed in place): a write's etag and its index entry digest the same one. */
+const digests = new WeakMap<VersionVector, string>()
+
 export function contextDigest (ctx: VersionVector): string {
-  return createHash('sha256').update(encode(ctx)).digest().subarray(0, 12).toString('base64url')
+  let digest = digests.get(ctx)
+  if (digest === undefined) {
+    digest = createHash('sha256').update(encode(ctx)).digest().subarray(0, 12).toString('base64url')
+    digests.set(ctx, digest)
+  }
+  return digest
 }
 
 // ---- events: applied by the coordinator to its own stored state under the key's lock ----
@@ -332,10 +340,20 @@ function parseLwwVersion (v: unknown): LwwVersion {
 }
 
 /** The stored form: the wire form plus this replica's local fields. */
+/** The records behind encodings made here, so a reader of the bytes on the write path need not decode them. */
+const encodedRecords = new WeakMap<Uint8Array, ReplicaRecord>()
+
 export function encodeRecord (record: ReplicaRecord): Uint8Array {
   const wire: RecordWire & { a?: readonly string[] } = recordToWire(record)
   if (record.applied !== undefined && record.applied.length > 0) wire.a = record.applied
-  return encode(wire)
+  const bytes = encode(wire)
+  encodedRecords.set(bytes, record)
+  return bytes
+}
+
+/** The record `encodeRecord` made these bytes from, when it did (bytes read from disk: undefined). */
+export function recordOfEncoding (bytes: Uint8Array): ReplicaRecord | undefined {
+  return encodedRecords.get(bytes)
 }
 
 /**

@@ -23,10 +23,25 @@ export const ringPositions = 2 ** ringPositionBits
 export const ringMembersMax = 1_024
 export const ringVnodesMax = 4_096
 
+/**
+ * Positions hashed lately. One write hashes its key several times (its placement, its session
+ * bucket, its anti-entropy index entry, on the coordinator and on each replica), a few
+ * microseconds each; the memo is dropped whole when full.
+ */
+const recentPositions = new Map<string, number>()
+const recentPositionsMax = 4_096
+const recentPositionKeyCharsMax = 512
+
 /** Position of a key (or any string) on the ring: the first 48 bits of its SHA-1, as Riak does. */
 export function ringPosition (text: string): number {
-  const digest = createHash('sha1').update(text, 'utf8').digest()
-  return digest.readUIntBE(0, 6)
+  const known = recentPositions.get(text)
+  if (known !== undefined) return known
+  const position = createHash('sha1').update(text, 'utf8').digest().readUIntBE(0, 6)
+  if (text.length <= recentPositionKeyCharsMax) {
+    if (recentPositions.size >= recentPositionsMax) recentPositions.clear()
+    recentPositions.set(text, position)
+  }
+  return position
 }
 
 /**

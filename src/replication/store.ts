@@ -77,6 +77,7 @@ export class ReplicaStore {
   private readonly hints = new Map<string, Map<string, HintInfo>>()
   private hintCount = 0
   private readonly tombstones = new Map<string, number>()
+  private pendingClears: Array<{ key: string, target: string, acked: VersionVector }> = []
   private seqNext: number
   private seqReserved: number
   private reserving: Promise<void> | undefined
@@ -249,6 +250,43 @@ export class ReplicaStore {
       this.updateGauge()
       return true
     })
+  }
+
+  /**
+   * clearHint for the acknowledgements of a write's copies, which arrive a replicate batch at a
+   * time: the clears asked for in one turn go to disk as one unsynced write, without the key's
+   * lock. That is safe because the write is queued in the turn the index was checked: a later
+   * write of the key queues its new hint after this delete. A key whose lock is held (a write
+   * may have queued its hint already) takes clearHint's locked way. A failed delete leaves the
+   * hint, and handoff sends the state again.
+   */
+  clearHintSoon (key: string, target: string, acked: VersionVector): void {
+    if (!this.hasHint(target, key)) return
+    this.pendingClears.push({ key, target, acked })
+    if (this.pendingClears.length === 1) queueMicrotask(() => { this.flushClears() })
+  }
+
+  private flushClears (): void {
+    const pending = this.pendingClears
+    this.pendingClears = []
+    const ops: BatchOp[] = []
+    const cleared: Array<[string, string, HintInfo]> = []
+    for (const { key, target, acked } of pending) {
+      const info = this.hints.get(target)?.get(key)
+      if (info === undefined || (info.ctx !== undefined && !vvDescends(acked, info.ctx))) continue
+      if (this.locks.isLocked(key)) {
+        this.clearHint(key, target, acked).catch(() => {})
+        continue
+      }
+      ops.push({ type: 'del', sublevel: 'hints', key: hintKey(target, key) })
+      cleared.push([target, key, info])
+    }
+    if (ops.length === 0) return
+    this.engine.write(ops, { sync: false }).then(() => {
+      // A write that refreshed a hint meanwhile indexed its own info: that one stays.
+      for (const [target, key, info] of cleared) if (this.hints.get(target)?.get(key) === info) this.unindexHint(target, key)
+      this.updateGauge()
+    }, () => {})
   }
 
   private indexHint (target: string, key: string, info: HintInfo): void {

@@ -196,7 +196,7 @@ async function replicate (ctx: CoordinatorContext, op: WriteOp, pl: KeyPlacement
         ackedCtx = vvMerge(ackedCtx, theirs)
         if (to === slot.primary) {
           primaryAcks++
-          ctx.background('clear-hint', async () => { await ctx.store.clearHint(op.key, to, theirs) })
+          ctx.store.clearHintSoon(op.key, to, theirs)
         }
       },
       (err: unknown) => {

@@ -85,6 +85,53 @@ describe('ReplicaStore', () => {
     expect(store.hintsPending).toBe(0)
   })
 
+  it('clears the hints acknowledged in one turn with one write; a write that refreshes a hint meanwhile keeps its own', async () => {
+    const dir = await tempDir()
+    try {
+      const disk = await StorageEngine.open(dir.path)
+      const writes: string[][] = []
+      const engine: ReplicaEngine = {
+        get: async (...a) => await disk.get(...a),
+        getMany: async (...a) => await disk.getMany(...a),
+        entries: (...a) => disk.entries(...a),
+        write: async (ops, o) => { writes.push(ops.map(op => `${op.type} ${op.sublevel}`)); await disk.write(ops, o) }
+      }
+      const { store } = await open(engine)
+      const r1 = await put(store, 'c/1', 'x', ['b', 'c'])
+      const r2 = await put(store, 'c/2', 'y', ['b'])
+      const r3 = await put(store, 'c/3', 'z', ['b'])
+      writes.length = 0
+      // The answers of one replicate batch.
+      store.clearHintSoon('c/1', 'b', stateContext(r1.state))
+      store.clearHintSoon('c/1', 'c', stateContext(r1.state))
+      store.clearHintSoon('c/2', 'b', stateContext(r2.state))
+      // A key whose lock is held: its hint goes the locked way, once the holder is done.
+      let release = (): void => {}
+      const held = store.withKey('c/3', async () => { await new Promise<void>(resolve => { release = resolve }) })
+      store.clearHintSoon('c/3', 'b', stateContext(r3.state))
+      // A new write of c/2 starts in the same turn: its hint is written after the delete.
+      const refreshed = put(store, 'c/2', 'y2', ['b'])
+      await refreshed
+      expect(writes[0]).toEqual(['del hints', 'del hints', 'del hints'])
+      expect(store.hasHint('b', 'c/2')).toBe(true)
+      expect(store.hasHint('b', 'c/3')).toBe(true)
+      release()
+      await held
+      await new Promise(resolve => setTimeout(resolve, 10))
+      expect(store.hasHint('b', 'c/3')).toBe(false)
+      expect(store.hintsPending).toBe(1)
+      await disk.close()
+      // What is on disk agrees: only the refreshed write's hint.
+      const reopened = await StorageEngine.open(dir.path)
+      const again = await open(reopened)
+      expect(again.store.hintsPending).toBe(1)
+      expect(again.store.hintedKeys('b', 10)).toEqual(['c/2'])
+      await reopened.close()
+    } finally {
+      await dir.cleanup()
+    }
+  })
+
   it('keeps the oldest unacknowledged write time of a hint when a newer write refreshes it', async () => {
     const { store, time } = await open()
     await put(store, 'c/k', 'x', ['b'])

@@ -51,13 +51,43 @@ describe('StorageEngine group commit', () => {
     }
   })
 
+  it('keeps each sublevel\'s keys to itself, and refuses a malformed operation without writing any of its batch', async () => {
+    const dir = await tempDir()
+    try {
+      const engine = await StorageEngine.open(dir.path)
+      await engine.write([
+        { type: 'put', sublevel: 'data', key: 'k', value: bytes('data') },
+        { type: 'put', sublevel: 'meta', key: 'k', value: bytes('meta') },
+        { type: 'put', sublevel: 'hints', key: 'a\u0000k', value: bytes('hint') }
+      ])
+      expect(text(await engine.get('data', 'k'))).toBe('data')
+      expect(text(await engine.get('meta', 'k'))).toBe('meta')
+      const hints: string[] = []
+      for await (const [k, v] of engine.entries('hints')) hints.push(`${k}=${text(v) ?? ''}`)
+      expect(hints).toEqual(['a\u0000k=hint'])
+      const data: string[] = []
+      for await (const [k] of engine.entries('data')) data.push(k)
+      expect(data).toEqual(['k'])
+      const bad = [
+        [{ type: 'put', sublevel: 'data', key: 'x', value: bytes('x') }, { type: 'put', sublevel: 'nope', key: 'y', value: bytes('y') }],
+        [{ type: 'put', sublevel: 'data', key: 'x', value: bytes('x') }, { type: 'put', sublevel: 'data', key: 'y' }],
+        [{ type: 'put', sublevel: 'data', key: 'x', value: bytes('x') }, { type: 'nope', sublevel: 'data', key: 'y' }]
+      ] as unknown as BatchOp[][]
+      for (const ops of bad) await expect(engine.write(ops)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+      expect(await engine.get('data', 'x')).toBeUndefined()
+      await engine.close()
+    } finally {
+      await dir.cleanup()
+    }
+  })
+
   it('fails every write queued behind a failed batch, and every write after it (fail-stop)', async () => {
     const dir = await tempDir()
     try {
       const engine = await StorageEngine.open(dir.path)
       // The disk fails (the simulated part): LevelDB's batch rejects.
-      const db = (engine as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db
-      db.batch = async () => { throw new Error('EIO: the disk went away') }
+      const native = engine as unknown as { nativeBatch: (...args: unknown[]) => Promise<void> }
+      native.nativeBatch = async () => { throw new Error('EIO: the disk went away') }
       const writes = Array.from({ length: 20 }, (_, i) => engine.write([{ type: 'put', sublevel: 'data', key: `k${i}`, value: bytes('v') }]))
       const results = await Promise.allSettled(writes)
       expect(results.map(r => r.status === 'rejected' ? (r.reason as { code: string }).code : 'written')).toEqual(Array.from({ length: 20 }, () => 'STORAGE'))

@@ -1,6 +1,6 @@
 import { decode } from '../../codec/msgpack.js'
 import type { BatchOp } from '../../storage/engine.js'
-import { recordFromWire, stateDigest } from '../record.js'
+import { recordFromWire, recordOfEncoding, stateDigest } from '../record.js'
 import { ringPosition, ringPositions } from '../ring.js'
 import type { ReplicaEngine } from '../store.js'
 import type { KeyDigest } from './tree.js'
@@ -35,6 +35,8 @@ export function parseIndexEntry (k: string, v: Uint8Array): KeyDigest | undefine
 
 /** The version digest of a stored quorum record, or undefined for anything else (raft records). */
 export function digestOfRecordBytes (bytes: Uint8Array): string | undefined {
+  const known = recordOfEncoding(bytes)
+  if (known !== undefined) return stateDigest(known.state)
   try {
     const raw = decode(bytes)
     if (raw === null || typeof raw !== 'object' || (raw as { q?: unknown }).q !== 1) return undefined
