@@ -36,7 +36,19 @@ export function vvCovers (vv: VersionVector, dot: Dot): boolean {
 }
 
 export function vvNodes (vv: VersionVector): string[] {
-  return Object.keys(vv).filter(n => vvGet(vv, n) > 0).sort(compareNodeIds)
+  const nodes = Object.keys(vv).filter(n => (vv[n] as number) > 0)
+  // Canonical vectors list their nodes in order already; checking is cheaper than sorting.
+  for (let i = 1; i < nodes.length; i++) {
+    if (compareNodeIds(nodes[i - 1] as string, nodes[i] as string) > 0) return nodes.sort(compareNodeIds)
+  }
+  return nodes
+}
+
+/** How many nodes the vector names with a non-zero counter. */
+export function vvSize (vv: VersionVector): number {
+  let n = 0
+  for (const node of Object.keys(vv)) if ((vv[node] as number) > 0) n++
+  return n
 }
 
 /** Builds a canonical vector from entries; entries for the same node keep the largest counter. */
@@ -56,6 +68,9 @@ export function vvEntries (vv: VersionVector): Array<[string, number]> {
 
 /** Least upper bound: the history that includes both. Commutative, associative, idempotent. */
 export function vvMerge (a: VersionVector, b: VersionVector): VersionVector {
+  // Most merges add nothing new to one side: that side is the answer (vectors are never changed in place).
+  if (vvDescends(a, b)) return a
+  if (vvDescends(b, a)) return b
   return vvFromEntries([...vvEntries(a), ...vvEntries(b)])
 }
 

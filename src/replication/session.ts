@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../api/errors.js'
 import { compareHlc, parseHlc, type Hlc } from '../clock/hlc.js'
 import { compareNodeIds, nodeIdProblem } from '../clock/node-id.js'
-import { emptyVersionVector, vvDescends, vvEntries, vvFromEntries, vvGet, vvMerge, type VersionVector } from '../clock/version-vector.js'
+import { emptyVersionVector, vvDescends, vvEntries, vvFromEntries, vvGet, vvMerge, vvSize, type VersionVector } from '../clock/version-vector.js'
 import { ringPosition, ringPositionBits } from './ring.js'
 
 /**
@@ -95,7 +95,7 @@ export function unsatisfiedNodes (requirement: VersionVector, merged: VersionVec
 
 /** The session after observing (reading or writing) `key` at context `ctx`. */
 export function observeKey (s: QuorumSession, key: string, ctx: VersionVector): QuorumSession {
-  if (vvEntries(ctx).length === 0) return s
+  if (vvSize(ctx) === 0) return s
   const b = sessionBucketOf(key, s.level)
   const buckets = s.buckets.slice()
   const i = buckets.findIndex(x => x.bucket >= b)
@@ -115,6 +115,8 @@ export function observeHlc (s: QuorumSession, hlc: Hlc | undefined): QuorumSessi
 export function joinSessions (a: QuorumSession, b: QuorumSession): QuorumSession {
   if (a === b || isEmptySession(b)) return a
   if (isEmptySession(a)) return b
+  // A call's answer extends the session it was given: then that answer is the join.
+  if (sessionCovers(b, a)) return b
   const hlc = a.hlc === undefined ? b.hlc : b.hlc === undefined ? a.hlc : (compareHlc(a.hlc, b.hlc) >= 0 ? a.hlc : b.hlc)
   if (a.level === b.level) {
     // The common case, merged in one pass over the two sorted bucket lists.
@@ -174,7 +176,7 @@ function fold (s: QuorumSession): QuorumSession {
 
 function entryCount (buckets: readonly SessionBucket[]): number {
   let n = 0
-  for (const b of buckets) n += vvEntries(b.vv).length
+  for (const b of buckets) n += vvSize(b.vv)
   return n
 }
 
