@@ -88,12 +88,16 @@ try {
       if (unknown.length > 0) throw new Error(`unknown workloads ${unknown.join(', ')}: use ${all.map(([name]) => name).join(', ')}`)
       for (const clients of clientCounts) {
         for (const [workload, op] of only === undefined ? all : only.map(w => all.find(([name]) => name === w) as [string, Op])) {
-          const before = await cpuMsOf(pids())
+          const before = await Promise.all(pids().map(async pid => await cpuMsOf([pid])))
           const r = await runLoad({ clients, durationMs, warmupMs, opsPerClientMax }, op)
-          const after = await cpuMsOf(pids())
+          const after = await Promise.all(pids().map(async pid => await cpuMsOf([pid])))
           // Server CPU over warm-up and measurement, per measured op: an upper bound, stated as such.
-          const serverCpuMsPerOp = r.ops === 0 ? 0 : (after - before) / r.ops * (durationMs / (durationMs + warmupMs))
-          rows.push({ workload, clients, system: 'quorumkv', opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, p999Ms: r.p999Ms, cpuMsPerOp: r.cpuMsPerOp, serverCpuMsPerOp, ops: r.ops, errors: r.errors })
+          const perOp = (ms: number): number => r.ops === 0 ? 0 : ms / r.ops * (durationMs / (durationMs + warmupMs))
+          const nodes = after.map((ms, i) => perOp(ms - (before[i] as number))).sort((a, b) => b - a)
+          const serverCpuMsPerOp = nodes.reduce((a, b) => a + b, 0)
+          // Each node's share, busiest first: the coordinator (or the leader) against the replicas.
+          const nodesCpuMsPerOp = nodes.map(ms => ms.toFixed(3)).join(' / ')
+          rows.push({ workload, clients, system: 'quorumkv', opsPerSec: r.opsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, p999Ms: r.p999Ms, cpuMsPerOp: r.cpuMsPerOp, serverCpuMsPerOp, nodesCpuMsPerOp, ops: r.ops, errors: r.errors })
           console.error(`quorumkv ${workload} x${clients}: ${r.opsPerSec.toFixed(0)} ops/s, ${r.errors} errors`)
         }
       }
@@ -118,7 +122,7 @@ for (const row of rows) if (String(row.workload).startsWith('put-')) row.vsStron
 const eventualToStrongPutRatio = Object.fromEntries(clientCounts.map(c => [c, ratioToStrong('put-eventual', c)]))
 
 printTable(`bench:quorum: 3 nodes on 127.0.0.1, collection "${collection}" (quorum, lww, n 3, w 2, r 2), 256 B values, 100k keys, closed-loop clients`, rows,
-  ['workload', 'clients', 'system', 'opsPerSec', 'p50Ms', 'p99Ms', 'p999Ms', 'cpuMsPerOp', 'serverCpuMsPerOp', 'errors', 'vsStrongPut'])
+  ['workload', 'clients', 'system', 'opsPerSec', 'p50Ms', 'p99Ms', 'p999Ms', 'cpuMsPerOp', 'serverCpuMsPerOp', 'nodesCpuMsPerOp', 'errors', 'vsStrongPut'])
 for (const c of clientCounts) console.log(`eventual / strong put throughput at ${c} clients: ${(eventualToStrongPutRatio[c] as number).toFixed(2)}x`)
 // The last line: one JSON object (bench/lib/harness.ts printJsonLine has no place for the ratio).
 const round = (v: string | number): string | number => typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(4)) : v

@@ -16,6 +16,11 @@ export const handoffInflightMax = 8
 /** Tombstones examined per reap round. */
 export const reapKeysPerRoundMax = 64
 
+/**
+ * A read asks as many replicas as it needs (r, this node first); one that has not answered within
+ * this long gets the next replica asked beside it (a speculative read, as Cassandra retries).
+ */
+export const readSpeculativeMs = 20
 /** Extra read rounds a read-your-writes/causal/bounded read makes while replicas catch up. */
 export const readRoundsMax = 8
 /** Pause between such rounds; doubles each round up to readRetryDelayMaxMs. */

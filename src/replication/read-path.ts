@@ -1,17 +1,20 @@
 import { ConsistencyLevel } from '../api/consistency.js'
 import { QuorumUnavailableError } from '../api/errors.js'
 import { emptyVersionVector, vvEqual, vvMerge, type VersionVector } from '../clock/version-vector.js'
-import { readRetryDelayMaxMs, readRetryDelayMs, readRoundsMax } from './constants.js'
+import { readRetryDelayMaxMs, readRetryDelayMs, readRoundsMax, readSpeculativeMs } from './constants.js'
 import { peerUnreachable, type CoordinatorContext, type KeyPlacement } from './context.js'
 import { ChangeSignal, type Deadline } from './deadline.js'
+import type { TimerHandle } from '../runtime/time.js'
 import type { ReadReply } from './messages.js'
 import { emptyRecord, mergeRecords, stateContext, type ReplicaRecord } from './record.js'
 import { sessionRequirement, unsatisfiedNodes, type QuorumSession } from './session.js'
 
 /**
- * The read path of a coordinator (any node): ask the key's replicas, wait for `r` answers (`pr` of
- * them from primaries) that also meet the call's level, merge what they hold, repair the ones found
- * behind, answer.
+ * The read path of a coordinator (any node): ask `r` of the key's replicas (this node first when it
+ * is one), and the next one whenever those answered without meeting the call's level, failed, or
+ * take longer than readSpeculativeMs; once `r` answers (`pr` of them from primaries) meet the level,
+ * merge what they hold, repair the ones found behind, answer. Replicas not asked are brought up to
+ * date by hinted handoff and anti-entropy, as in Cassandra (Riak asks all n).
  *
  * Levels:
  * - `eventual`: `r` answers, merged.
@@ -69,9 +72,20 @@ export async function coordinateRead (ctx: CoordinatorContext, key: string, spec
         }
       ).finally(() => { r.pending--; changed.notify() })
     }
-    // Targets: the usable primaries, stand-ins for the others, and every node the session names.
+    // Targets: the usable primaries and stand-ins for the others, as many as the read needs at
+    // first, this node before the others (its answer costs no message); and every node the
+    // session names.
     const sloppy = sloppyTargets(ctx, pl)
-    for (const node of sloppy) ask(node)
+    const next = sloppy.includes(ctx.node) ? [ctx.node, ...sloppy.filter(n => n !== ctx.node)] : sloppy.slice()
+    const askNext = (): boolean => {
+      for (let node = next.shift(); node !== undefined; node = next.shift()) {
+        if (r.asked.has(node)) continue
+        ask(node)
+        return true
+      }
+      return false
+    }
+    for (let i = 0; i < rEff; i++) askNext()
     for (const node of Object.keys(requirement)) if (ctx.health.usable(node)) ask(node)
     const fallbacks = pl.fallbacks.filter(f => !r.asked.has(f))
     while (true) {
@@ -84,7 +98,9 @@ export async function coordinateRead (ctx: CoordinatorContext, key: string, spec
       }
       lastProblem = verdict.problem
       if (r.pending === 0) {
-        // Too few answers: ask the next stand-ins before giving up on this round.
+        // The answers so far do not do: ask the next replica, then the next stand-ins, before
+        // giving up on this round.
+        if (askNext()) continue
         if (verdict.tooFew) {
           const next = fallbacks.shift()
           if (next !== undefined) {
@@ -96,7 +112,9 @@ export async function coordinateRead (ctx: CoordinatorContext, key: string, spec
         }
         break
       }
-      await deadline.race(changed.wait())
+      // A replica slow to answer: past readSpeculativeMs, ask the next one beside it.
+      if (next.length === 0) await deadline.race(changed.wait())
+      else if (!await changedWithin(ctx, changed, readSpeculativeMs, deadline)) askNext()
     }
     if (round < readRoundsMax) {
       await deadline.sleep(delayMs)
@@ -105,6 +123,19 @@ export async function coordinateRead (ctx: CoordinatorContext, key: string, spec
   }
   ctx.metrics.quorumUnavailable.inc({ op: 'read' })
   throw new QuorumUnavailableError(`a ${spec.level} read of "${key}" could not be served without returning stale data: ${lastProblem}; retry when those replicas are reachable`, { key, level: spec.level })
+}
+
+/** True as soon as `changed` fires, false once `ms` passed first. */
+async function changedWithin (ctx: CoordinatorContext, changed: ChangeSignal, ms: number, deadline: Deadline): Promise<boolean> {
+  let timer: TimerHandle | undefined
+  try {
+    return await deadline.race(Promise.race([
+      changed.wait().then(() => true),
+      new Promise<boolean>(resolve => { timer = ctx.time.setTimeout(() => { resolve(false) }, ms) })
+    ]))
+  } finally {
+    timer?.cancel()
+  }
 }
 
 /** Usable primaries, then usable fallbacks standing in for the rest, n in all. */

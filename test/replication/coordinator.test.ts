@@ -122,6 +122,30 @@ describe('quorum coordinator: writes and reads', () => {
     expect(await c.run(async () => await c.node('n3').localRecord(key))).toBeDefined()
   })
 
+  it('a read asks only the replicas it needs, this node first, and one more beside a replica slow to answer', async () => {
+    const c = await cluster(3, { config: { quorum: { handoffIntervalMs: 60_000 } } })
+    const key = 'lww/few'
+    await c.run(async () => await c.node('n1').put(key, enc('v'), { w: 3 }))
+    await c.runFor(1_000)
+    let sent = c.net.totals().sent
+    const r1 = await c.run(async () => await c.node('n1').get(key, { r: 1, consistency: 'eventual' }))
+    expect(values(r1.entry)).toEqual(['v'])
+    expect(c.net.totals().sent - sent).toBe(0)
+    sent = c.net.totals().sent
+    const r2 = await c.run(async () => await c.node('n1').get(key, { r: 2, consistency: 'eventual' }))
+    expect(values(r2.entry)).toEqual(['v'])
+    // One request and its reply.
+    expect(c.net.totals().sent - sent).toBe(2)
+    // The replica asked second stalls for 5 s: the read asks the third beside it and does not wait.
+    const second = c.primaries(key).filter(n => n !== 'n1')[0] as string
+    c.net.pause(second, 5_000)
+    const start = c.clock.now()
+    const slow = await c.run(async () => await c.node('n1').get(key, { r: 2, consistency: 'eventual' }))
+    expect(values(slow.entry)).toEqual(['v'])
+    // Well before the peer request timeout (300 ms here) would have given up on it.
+    expect(c.clock.now() - start).toBeLessThan(100)
+  })
+
   it('strong is refused on a quorum collection before anything is read or written', async () => {
     const c = await cluster()
     await expect(c.run(async () => await c.node('n1').put('lww/s', enc('x'), { consistency: 'strong' }))).rejects.toThrow(ConsistencyError)
