@@ -110,7 +110,7 @@ export class RemoteClient implements Client {
       throw new QuorumKvError(ErrorCode.Protocol, 'node sent a malformed write result')
     }
     this.advance(result.session)
-    return { key: result.key, version: result.version, etag: result.etag, session: result.session }
+    return { key: result.key, version: result.version, etag: result.etag, session: isEventual(options) ? this.token : result.session }
   }
 
   async get<V> (key: string, options: ReadOptions = {}): Promise<Entry<V> | undefined> {
@@ -119,7 +119,9 @@ export class RemoteClient implements Client {
       throw new QuorumKvError(ErrorCode.Protocol, 'node sent a malformed get result')
     }
     this.advance(read.session)
-    return read.entry === undefined || read.entry === null ? undefined : decodeEntry<V>(read.entry)
+    if (read.entry === undefined || read.entry === null) return undefined
+    const entry = decodeEntry<V>(read.entry)
+    return isEventual(options) ? { ...entry, session: this.token } : entry
   }
 
   session (): string {
@@ -142,7 +144,7 @@ export class RemoteClient implements Client {
         throw new QuorumKvError(ErrorCode.Protocol, 'node sent a malformed write result')
       }
       this.advance(result.session)
-      return { key: result.key, version: result.version, etag: result.etag, session: result.session }
+      return { key: result.key, version: result.version, etag: result.etag, session: isEventual(options) ? this.token : result.session }
     } finally {
       this.inflight.delete(seq)
     }
@@ -153,7 +155,17 @@ export class RemoteClient implements Client {
     const { signal, timeoutMs, ...rest } = (op === 'get' ? validateReadOptions(options) : validateWriteOptions(options)) as ReadOptions & WriteOptions
     const total = timeoutMs ?? this.requestTimeoutMs
     const deadline = this.time.now() + total
-    const session = joinTokens(this.token, rest.session)
+    // An eventual call carries no session: the node needs none and answers with a token of what
+    // the call saw, which joins this client's own (a busy client's token runs to hundreds of
+    // characters, decoded and encoded again on both sides of every call that carries it). A token
+    // the caller passed joins now, as the node's answer would have joined it.
+    const { session: given, ...others } = rest
+    let session: string | undefined
+    if (isEventual(options)) {
+      if (given !== undefined) this.advance(given)
+    } else {
+      session = joinTokens(this.token, given)
+    }
     let lastError: QuorumKvError | undefined
     for (let attempt = 1; attempt <= attemptsMax; attempt++) {
       if (signal?.aborted === true) throw new AbortedError('the call was aborted by its signal; a write may or may not have taken effect')
@@ -163,7 +175,7 @@ export class RemoteClient implements Client {
       const peer = this.nodes[index] as PeerId
       const attemptMs = attempt < attemptsMax ? Math.min(remaining, this.attemptTimeoutMs) : remaining
       try {
-        const request = build({ ...rest, session, timeoutMs: Math.max(1, Math.floor(attemptMs)) })
+        const request = build({ ...others, ...(session !== undefined ? { session } : {}), timeoutMs: Math.max(1, Math.floor(attemptMs)) })
         const response = await this.transport.request(peer, clientProtocol, request, { timeoutMs: attemptMs, ...(signal !== undefined ? { signal } : {}) }) as ClientResponse
         this.onServed?.({ op, key, peer, attempts: attempt })
         // Prefer the leader the node named: writes and strong reads then skip a forwarding hop.
@@ -201,6 +213,11 @@ export class RemoteClient implements Client {
     this.state = mergeSessions(this.state, decodeSession(token))
     this.token = encodeSession(this.state)
   }
+}
+
+/** Asked for eventual consistency (an eventual call's own answer carries only what it saw). */
+function isEventual (options: ReadOptions | WriteOptions): boolean {
+  return options.consistency === 'eventual'
 }
 
 function isRawEntry (raw: unknown): raw is RawEntry {

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { connect, generateIdentity, type Client } from '../../src/index.js'
 import { exited, onLines, spawnTs } from '../support/spawn.js'
 import { tempDir } from '../support/tmp.js'
+import { decodeSession } from '../../src/client/session.js'
+import { sessionCovers, sessionRequirement } from '../../src/replication/session.js'
 
 describe('a remote client against a node process', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>
@@ -24,6 +26,7 @@ describe('a remote client against a node process', () => {
       dataDir: join(dir.path, 'node'),
       listen: ['/ip4/127.0.0.1/tcp/0'],
       logging: { level: 'warn' },
+      collections: { q: { mode: 'quorum', merge: 'lww', n: 1, w: 1, r: 1 } },
       access: {
         clients: [
           { peerId: ids.writer, rights: 'read-write', prefix: '' },
@@ -64,6 +67,22 @@ describe('a remote client against a node process', () => {
       await kv.delete('agents/1')
       expect(await kv.get('agents/1')).toBeUndefined()
       await expect(kv.put('', 1)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    })
+  })
+
+  it('answers an eventual call, which carries no session, with a token holding the client\'s past and the token passed to it', async () => {
+    const theirs = await withClient(keys.writer, async (kv) => (await kv.put('q/theirs', 1, { consistency: 'causal' })).session)
+    await withClient(keys.writer, async (kv) => {
+      const own = await kv.put('q/own', 2, { consistency: 'causal' })
+      const w = await kv.put('q/mine', 3, { consistency: 'eventual', session: theirs })
+      expect(w.session).toBe(kv.session())
+      const token = decodeSession(w.session).quorum
+      for (const past of [theirs, own.session]) expect(sessionCovers(token, decodeSession(past).quorum)).toBe(true)
+      expect(Object.keys(sessionRequirement(token, 'q/mine')).length).toBeGreaterThan(0)
+      const r = await kv.get('q/theirs', { consistency: 'eventual' })
+      expect(r?.value).toBe(1)
+      expect(r?.session).toBe(kv.session())
+      expect(sessionCovers(decodeSession(kv.session()).quorum, token)).toBe(true)
     })
   })
 
