@@ -110,7 +110,7 @@ export class RemoteClient implements Client {
       throw new QuorumKvError(ErrorCode.Protocol, 'node sent a malformed write result')
     }
     this.advance(result.session)
-    return { key: result.key, version: result.version, etag: result.etag, session: isEventual(options) ? this.token : result.session }
+    return { key: result.key, version: result.version, etag: result.etag, session: isSessionless(options) ? this.token : result.session }
   }
 
   async get<V> (key: string, options: ReadOptions = {}): Promise<Entry<V> | undefined> {
@@ -121,7 +121,7 @@ export class RemoteClient implements Client {
     this.advance(read.session)
     if (read.entry === undefined || read.entry === null) return undefined
     const entry = decodeEntry<V>(read.entry)
-    return isEventual(options) ? { ...entry, session: this.token } : entry
+    return isSessionless(options) ? { ...entry, session: this.token } : entry
   }
 
   session (): string {
@@ -144,7 +144,7 @@ export class RemoteClient implements Client {
         throw new QuorumKvError(ErrorCode.Protocol, 'node sent a malformed write result')
       }
       this.advance(result.session)
-      return { key: result.key, version: result.version, etag: result.etag, session: isEventual(options) ? this.token : result.session }
+      return { key: result.key, version: result.version, etag: result.etag, session: isSessionless(options) ? this.token : result.session }
     } finally {
       this.inflight.delete(seq)
     }
@@ -155,13 +155,13 @@ export class RemoteClient implements Client {
     const { signal, timeoutMs, ...rest } = (op === 'get' ? validateReadOptions(options) : validateWriteOptions(options)) as ReadOptions & WriteOptions
     const total = timeoutMs ?? this.requestTimeoutMs
     const deadline = this.time.now() + total
-    // An eventual call carries no session: the node needs none and answers with a token of what
-    // the call saw, which joins this client's own (a busy client's token runs to hundreds of
+    // An eventual or strong call carries no session: the node needs none (a strong call sees
+    // every acknowledged write anyway) and answers with a token of what the call saw, which joins this client's own (a busy client's token runs to hundreds of
     // characters, decoded and encoded again on both sides of every call that carries it). A token
     // the caller passed joins now, as the node's answer would have joined it.
     const { session: given, ...others } = rest
     let session: string | undefined
-    if (isEventual(options)) {
+    if (isSessionless(options)) {
       if (given !== undefined) this.advance(given)
     } else {
       session = joinTokens(this.token, given)
@@ -215,9 +215,9 @@ export class RemoteClient implements Client {
   }
 }
 
-/** Asked for eventual consistency (an eventual call's own answer carries only what it saw). */
-function isEventual (options: ReadOptions | WriteOptions): boolean {
-  return options.consistency === 'eventual'
+/** Asked for a level that needs no session (the call's own answer then carries only what it saw). */
+function isSessionless (options: ReadOptions | WriteOptions): boolean {
+  return options.consistency === 'eventual' || options.consistency === 'strong'
 }
 
 function isRawEntry (raw: unknown): raw is RawEntry {

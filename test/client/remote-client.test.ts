@@ -70,7 +70,7 @@ describe('a remote client against a node process', () => {
     })
   })
 
-  it('answers an eventual call, which carries no session, with a token holding the client\'s past and the token passed to it', async () => {
+  it('answers an eventual or strong call, which carries no session, with a token holding the client\'s past and the token passed to it', async () => {
     const theirs = await withClient(keys.writer, async (kv) => (await kv.put('q/theirs', 1, { consistency: 'causal' })).session)
     await withClient(keys.writer, async (kv) => {
       const own = await kv.put('q/own', 2, { consistency: 'causal' })
@@ -83,6 +83,11 @@ describe('a remote client against a node process', () => {
       expect(r?.value).toBe(1)
       expect(r?.session).toBe(kv.session())
       expect(sessionCovers(decodeSession(kv.session()).quorum, token)).toBe(true)
+      // A strong call carries none either; its answer advances the same session.
+      const strong = await kv.put('raft-key', 4, { consistency: 'strong', session: theirs })
+      expect(strong.session).toBe(kv.session())
+      expect(sessionCovers(decodeSession(strong.session).quorum, token)).toBe(true)
+      expect(decodeSession(strong.session).raftIndex).toBeGreaterThan(0)
     })
   })
 
