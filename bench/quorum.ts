@@ -39,6 +39,22 @@ const raftKey = (c: number, i: number): string => `bench/${keyIndex(c, i)}`
 
 type Op = (c: number, i: number) => Promise<unknown>
 
+/** A cluster at rest uses about 80 ms of CPU a second; this is the most a settled one may use. */
+const settledCpuMsPerSecond = 200
+const settleMsMax = 15_000
+/**
+ * Waits until the nodes are at rest, so that one workload's background work (the copies of eventual
+ * writes, read repairs, hint clears) is not measured in the next one. Bounded by settleMsMax.
+ */
+async function settle (pids: number[]): Promise<void> {
+  const end = Date.now() + settleMsMax
+  while (Date.now() < end) {
+    const before = await cpuMsOf(pids)
+    await new Promise(resolve => setTimeout(resolve, 500))
+    if (await cpuMsOf(pids) - before <= settledCpuMsPerSecond / 2) return
+  }
+}
+
 /**
  * What the quorum puts wrote, per client loop, so gets find values, and the last session token
  * each loop got from a W=2 write, for the causal reads.
@@ -89,6 +105,7 @@ try {
       if (unknown.length > 0) throw new Error(`unknown workloads ${unknown.join(', ')}: use ${all.map(([name]) => name).join(', ')}`)
       for (const clients of clientCounts) {
         for (const [workload, op] of only === undefined ? all : only.map(w => all.find(([name]) => name === w) as [string, Op])) {
+          await settle(pids())
           const before = await Promise.all(pids().map(async pid => await cpuMsOf([pid])))
           const r = await runLoad({ clients, durationMs, warmupMs, opsPerClientMax }, op)
           const after = await Promise.all(pids().map(async pid => await cpuMsOf([pid])))
