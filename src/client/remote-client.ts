@@ -155,10 +155,11 @@ export class RemoteClient implements Client {
     const { signal, timeoutMs, ...rest } = (op === 'get' ? validateReadOptions(options) : validateWriteOptions(options)) as ReadOptions & WriteOptions
     const total = timeoutMs ?? this.requestTimeoutMs
     const deadline = this.time.now() + total
-    // An eventual or strong call carries no session: the node needs none (a strong call sees
-    // every acknowledged write anyway) and answers with a token of what the call saw, which joins this client's own (a busy client's token runs to hundreds of
-    // characters, decoded and encoded again on both sides of every call that carries it). A token
-    // the caller passed joins now, as the node's answer would have joined it.
+    // An eventual or strong call carries no session: the node needs none (a strong call sees every
+    // acknowledged write anyway) and answers with a token of what the call saw, which joins this
+    // client's own. A busy client's token runs to hundreds of characters, decoded and encoded again
+    // on both sides of every call that carries it. A token the caller passed joins now, as the
+    // node's answer would have joined it.
     const { session: given, ...others } = rest
     let session: string | undefined
     if (isSessionless(options)) {

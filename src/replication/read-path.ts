@@ -76,18 +76,20 @@ export async function coordinateRead (ctx: CoordinatorContext, key: string, spec
     // first, this node before the others (its answer costs no message); and every node the
     // session names.
     const sloppy = sloppyTargets(ctx, pl)
-    const next = sloppy.includes(ctx.node) ? [ctx.node, ...sloppy.filter(n => n !== ctx.node)] : sloppy.slice()
+    const unasked = sloppy.includes(ctx.node) ? [ctx.node, ...sloppy.filter(n => n !== ctx.node)] : sloppy.slice()
+    const anyUnasked = (): boolean => {
+      while (unasked.length > 0 && r.asked.has(unasked[0] as string)) unasked.shift()
+      return unasked.length > 0
+    }
     const askNext = (): boolean => {
-      for (let node = next.shift(); node !== undefined; node = next.shift()) {
-        if (r.asked.has(node)) continue
-        ask(node)
-        return true
-      }
-      return false
+      if (!anyUnasked()) return false
+      ask(unasked.shift() as string)
+      return true
     }
     for (let i = 0; i < rEff; i++) askNext()
     for (const node of Object.keys(requirement)) if (ctx.health.usable(node)) ask(node)
-    const fallbacks = pl.fallbacks.filter(f => !r.asked.has(f))
+    // Further stand-ins, asked only when the candidates above cannot make `r`.
+    const fallbacks = pl.fallbacks.filter(f => !r.asked.has(f) && !sloppy.includes(f))
     while (true) {
       if (r.fatal !== undefined) throw r.fatal
       const verdict = judge(r, pl, sloppy, rEff, prEff, requirement, freshNeeded)
@@ -102,9 +104,9 @@ export async function coordinateRead (ctx: CoordinatorContext, key: string, spec
         // giving up on this round.
         if (askNext()) continue
         if (verdict.tooFew) {
-          const next = fallbacks.shift()
-          if (next !== undefined) {
-            if (ctx.health.usable(next)) { sloppy.push(next); ask(next) }
+          const fallback = fallbacks.shift()
+          if (fallback !== undefined) {
+            if (ctx.health.usable(fallback)) { sloppy.push(fallback); ask(fallback) }
             continue
           }
           ctx.metrics.quorumUnavailable.inc({ op: 'read' })
@@ -113,7 +115,7 @@ export async function coordinateRead (ctx: CoordinatorContext, key: string, spec
         break
       }
       // A replica slow to answer: past readSpeculativeMs, ask the next one beside it.
-      if (next.length === 0) await deadline.race(changed.wait())
+      if (!anyUnasked()) await deadline.race(changed.wait())
       else if (!await changedWithin(ctx, changed, readSpeculativeMs, deadline)) askNext()
     }
     if (round < readRoundsMax) {
