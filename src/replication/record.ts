@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { ConfigError, InternalError, ProtocolError } from '../api/errors.js'
 import { dvvEvent, dvvIsDeleted, dvvSync, dvvValues, parseDvvSet, type DvvSet, type DvvWrite, type Sibling } from '../clock/dvv.js'
 import { compareHlc, parseHlc, type Hlc } from '../clock/hlc.js'
@@ -177,7 +177,7 @@ const digests = new WeakMap<VersionVector, string>()
 export function contextDigest (ctx: VersionVector): string {
   let digest = digests.get(ctx)
   if (digest === undefined) {
-    digest = createHash('sha256').update(encode(ctx)).digest().subarray(0, 12).toString('base64url')
+    digest = hash('sha256', encode(ctx), 'buffer').subarray(0, 12).toString('base64url')
     digests.set(ctx, digest)
   }
   return digest

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { InvalidArgumentError } from '../api/errors.js'
 import { compareNodeIds } from '../clock/node-id.js'
 
@@ -36,7 +36,7 @@ const recentPositionKeyCharsMax = 512
 export function ringPosition (text: string): number {
   const known = recentPositions.get(text)
   if (known !== undefined) return known
-  const position = createHash('sha1').update(text, 'utf8').digest().readUIntBE(0, 6)
+  const position = hash('sha1', text, 'buffer').readUIntBE(0, 6)
   if (text.length <= recentPositionKeyCharsMax) {
     if (recentPositions.size >= recentPositionsMax) recentPositions.clear()
     recentPositions.set(text, position)

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { InternalError } from '../../api/errors.js'
 import type { RangeGeometry, Segment } from './geometry.js'
 
@@ -25,7 +25,8 @@ export interface NodeSummary {
 export type LeafHash = readonly [number, number]
 
 export function leafHash (key: string, digest: string): LeafHash {
-  const d = createHash('sha256').update(key, 'utf8').update('\u0000').update(digest, 'utf8').digest()
+  // One-shot hashing (crypto.hash) of the same bytes costs half as much as a Hash object.
+  const d = hash('sha256', `${key}\u0000${digest}`, 'buffer')
   return [d.readUInt32BE(0), d.readUInt32BE(4)]
 }
 
