@@ -68,10 +68,20 @@ export function vvEntries (vv: VersionVector): Array<[string, number]> {
 
 /** Least upper bound: the history that includes both. Commutative, associative, idempotent. */
 export function vvMerge (a: VersionVector, b: VersionVector): VersionVector {
-  // Most merges add nothing new to one side: that side is the answer (vectors are never changed in place).
-  if (vvDescends(a, b)) return a
-  if (vvDescends(b, a)) return b
+  // Most merges add nothing new to one side: that side is the answer (vectors are never changed in
+  // place), when it is canonical as every vector built here is.
+  if (vvDescends(a, b) && isCanonical(a)) return a
+  if (vvDescends(b, a) && isCanonical(b)) return b
   return vvFromEntries([...vvEntries(a), ...vvEntries(b)])
+}
+
+function isCanonical (vv: VersionVector): boolean {
+  const nodes = Object.keys(vv)
+  for (let i = 0; i < nodes.length; i++) {
+    if (!((vv[nodes[i] as string] as number) > 0)) return false
+    if (i > 0 && compareNodeIds(nodes[i - 1] as string, nodes[i] as string) >= 0) return false
+  }
+  return true
 }
 
 /** Greatest lower bound: the history both include. */

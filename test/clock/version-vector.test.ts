@@ -33,6 +33,15 @@ describe('version vectors', () => {
     }), { numRuns: 300 })
   })
 
+  it('merge returns a canonical vector (nodes in order, no zero counters), whatever order its inputs list nodes in', () => {
+    const m = vvMerge({ n3: 2, n1: 0, n2: 1 }, { n2: 1 })
+    expect(Object.keys(m)).toEqual(['n2', 'n3'])
+    expect(Object.keys(vvMerge({ n2: 1 }, { n2: 1, n1: 4 }))).toEqual(['n1', 'n2'])
+    // A side that holds everything is returned as it is only when it is canonical already.
+    const whole = vvFromEntries([['n1', 3], ['n2', 5]])
+    expect(vvMerge(whole, { n2: 1 })).toBe(whole)
+  })
+
   it('compare agrees with descends in both directions', () => {
     fc.assert(fc.property(vvArb, vvArb, (a, b) => {
       const ab = vvDescends(a, b)

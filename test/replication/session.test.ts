@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { compareNodeIds } from '../../src/clock/node-id.js'
 import { InvalidArgumentError } from '../../src/api/errors.js'
 import { vvDescends, vvMerge, type VersionVector } from '../../src/clock/version-vector.js'
 import {
@@ -81,6 +82,28 @@ describe('quorum session tokens', () => {
     }), { numRuns: 30 })
     const big = sessionOf(keys.map((key, i) => ({ key, ctx: { n1: 1_000_000 + i, n2: 2_000_000 + i, n3: 3_000_000 + i } })))
     expect(Buffer.from(JSON.stringify(sessionToWire(big))).length).toBeLessThan(4096)
+  })
+
+  it('read a wire form that is out of order (table, rows, pairs) as the same session', () => {
+    fc.assert(fc.property(fc.array(observationArb, { minLength: 1, maxLength: 200 }), (obs) => {
+      const s = sessionOf(obs)
+      const wire = sessionToWire(s)
+      // The table reversed (indices remapped), the rows reversed, each row's pairs reversed.
+      const last = wire.n.length - 1
+      const shuffled = {
+        ...wire,
+        n: [...wire.n].reverse(),
+        b: [...wire.b].reverse().map(([bucket, ...rest]) => {
+          const pairs: number[][] = []
+          for (let i = 0; i < rest.length; i += 2) pairs.push([last - (rest[i] as number), rest[i + 1] as number])
+          return [bucket as number, ...pairs.reverse().flat()]
+        })
+      }
+      const back = sessionFromWire(shuffled)
+      expect(back).toEqual(s)
+      // Canonical down to the order of each vector's nodes, which encodings (and digests) see.
+      for (const b of back.buckets) expect(Object.keys(b.vv)).toEqual(Object.keys(b.vv).sort(compareNodeIds))
+    }), { numRuns: 30 })
   })
 
   it('refuse malformed wire forms with INVALID_ARGUMENT', () => {
