@@ -25,6 +25,7 @@ import { loopbackRequest, loopbackSend } from './loopback.js'
 import type { LoopbackContext } from './loopback.js'
 import { TransportMetrics } from './metrics.js'
 import { PeerLink } from './peer-link.js'
+import { installYamuxWindowRule } from './yamux-window.js'
 import type { LinkSettings } from './peer-link.js'
 
 export interface Libp2pTransportComponents {
@@ -140,6 +141,7 @@ export class Libp2pTransport implements Transport {
   async start (): Promise<void> {
     if (this.state !== 'new') throw new InvalidArgumentError(`transport cannot start: it is ${this.state}`)
     this.state = 'starting'
+    installYamuxWindowRule()
     const psk = this.init.privateNetworkKey
     const node = await createLibp2p({
       privateKey: this.init.privateKey,
