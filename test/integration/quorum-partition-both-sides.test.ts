@@ -3,7 +3,7 @@ import { HistoryRecorder } from '../../chaos/history.js'
 import type { LocalCluster } from '../../cluster/local.js'
 import { compareHlc, hlcFromString } from '../../src/clock/hlc.js'
 import { connect, type Client, type WriteOptions } from '../../src/index.js'
-import { checkFinalViews, codeOf, compareReplicaDisks, finalValue, readReplicaViews, quorumTestMergeOf, reportDivergence, sleep, sortedValues, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
+import { checkFinalViews, codeOf, compareReplicaDisks, finalValue, recordedCall, readReplicaViews, quorumTestMergeOf, reportDivergence, sleep, sortedValues, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
 import { tempDir } from '../support/tmp.js'
 
 /**
@@ -133,55 +133,29 @@ describe('a 3-node quorum cluster partitioned {node1} | {node2, node3} with writ
       const side = sideOf(node)
       const options = writeOptions(side)
       let mvPuts = 0
+      const record = async <T>(f: string, key: string, value: unknown, call: () => Promise<T>): Promise<T | undefined> => await recordedCall(history, p, f, key, value, now, call)
       for (let n = 0; n < opsPerProcessMax && cut; n++) {
         if (kind === 'register') {
           const key = registerKeys[(p + n) % registerKeys.length] as string
           const value = `p${p}-${n}`
-          const op = history.invoke(p, 'write', key, value, now())
-          try {
-            const result = await kv.put(key, value, options)
-            op.ok(value, now())
-            if (cut) okBySide[side].register++
-            lwwAcks.push({ key, value, version: result.version, side })
-          } catch (err) {
-            op.info(now(), { error: codeOf(err) })
-          }
+          const result = await record('write', key, value, async () => await kv.put(key, value, options))
+          if (result === undefined) continue
+          if (cut) okBySide[side].register++
+          lwwAcks.push({ key, value, version: result.version, side })
         } else if (kind === 'set') {
           const key = setKeys[n % setKeys.length] as string
           const element = `p${p}-${n}`
-          const op = history.invoke(p, 'add', key, element, now())
-          try {
-            await kv.addToSet(key, element, options)
-            op.ok(element, now())
-            if (cut) okBySide[side].set++
-          } catch (err) {
-            op.info(now(), { error: codeOf(err) })
-          }
+          if (await record('add', key, element, async () => await kv.addToSet(key, element, options)) !== undefined && cut) okBySide[side].set++
         } else if (kind === 'mv') {
           if (++mvPuts > mvPutsPerProcessMax) { await sleep(50); continue }
           // A blind put (no context) supersedes nothing: every acknowledged one must stay a sibling.
           const key = mvKeys[n % mvKeys.length] as string
           const value = `p${p}-${n}`
-          const op = history.invoke(p, 'mv-put', key, value, now())
-          try {
-            await kv.put(key, value, options)
-            op.ok(value, now())
-            if (cut) okBySide[side].mv++
-          } catch (err) {
-            if (codeOf(err) === 'CONFLICT') op.fail(now(), { error: 'CONFLICT' })
-            else op.info(now(), { error: codeOf(err) })
-          }
+          if (await record('mv-put', key, value, async () => await kv.put(key, value, options)) !== undefined && cut) okBySide[side].mv++
         } else {
           const key = counterKeys[n % counterKeys.length] as string
           const delta = 1 + (n % 3)
-          const op = history.invoke(p, 'increment', key, delta, now())
-          try {
-            await kv.increment(key, delta, options)
-            op.ok(delta, now())
-            if (cut) okBySide[side].counter++
-          } catch (err) {
-            op.info(now(), { error: codeOf(err) })
-          }
+          if (await record('increment', key, delta, async () => await kv.increment(key, delta, options)) !== undefined && cut) okBySide[side].counter++
         }
       }
     }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HistoryRecorder } from '../../chaos/history.js'
 import type { LocalCluster } from '../../cluster/local.js'
 import { connect, type Client } from '../../src/index.js'
-import { checkFinalViews, codeOf, compareReplicaDisks, finalValue, readReplicaViews, quorumTestMergeOf, reportDivergence, sleep, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
+import { checkFinalViews, compareReplicaDisks, finalValue, recordedCall, readReplicaViews, quorumTestMergeOf, reportDivergence, sleep, startHandoffOnlyCluster, waitForConvergence } from '../support/replica-views.js'
 import { tempDir } from '../support/tmp.js'
 
 /**
@@ -84,6 +84,7 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
     const worker = async (node: string, kind: 'register' | 'set' | 'counter' | 'mv', p: number): Promise<void> => {
       const kv = client(node)
       const mvPuts = { before: 0, partition: 0, healed: 0, done: 0 }
+      const record = async <T>(f: string, key: string, value: unknown, call: () => Promise<T>): Promise<T | undefined> => await recordedCall(history, p, f, key, value, now, call)
       for (let n = 0; n < opsPerProcessMax && phase !== 'done'; n++) {
         // The cut-off node gets no new calls: a call to a stopped process can only time out.
         if (node === isolated && phase === 'partition') { await sleep(50); continue }
@@ -94,52 +95,24 @@ for (const fault of faults) describe(`a 3-node quorum cluster with one node cut 
           const value = `p${p}-${n}`
           const eventual = n % 2 === 0
           if (unique) uniqueKeys.push(key)
-          const op = history.invoke(p, 'write', key, value, now())
-          try {
-            await kv.put(key, value, eventual ? { consistency: 'eventual' } : { w: 2 })
-            op.ok(value, now())
-            if (unique) ackedUnique.set(key, value)
-            if (inPartition) okInPartition[eventual ? 'w1' : 'w2']++
-          } catch (err) {
-            op.info(now(), { error: codeOf(err) })
-          }
+          if (await record('write', key, value, async () => await kv.put(key, value, eventual ? { consistency: 'eventual' } : { w: 2 })) === undefined) continue
+          if (unique) ackedUnique.set(key, value)
+          if (inPartition) okInPartition[eventual ? 'w1' : 'w2']++
         } else if (kind === 'set') {
           const key = setKeys[n % setKeys.length] as string
           const element = `p${p}-${n}`
-          const op = history.invoke(p, 'add', key, element, now())
-          try {
-            await kv.addToSet(key, element)
-            op.ok(element, now())
-            if (inPartition) okInPartition.add++
-          } catch (err) {
-            op.info(now(), { error: codeOf(err) })
-          }
+          if (await record('add', key, element, async () => await kv.addToSet(key, element)) !== undefined && inPartition) okInPartition.add++
         } else if (kind === 'mv') {
           if (++mvPuts[phase] > mvPutsPerPhaseMax) { await sleep(50); continue }
-          // A blind put (no context) supersedes nothing: every acknowledged one must stay a sibling.
+          // A blind put (no context) supersedes nothing: every acknowledged one must stay a sibling;
+          // past the sibling limit one is refused with nothing written (recorded as a fail).
           const key = mvKeys[n % mvKeys.length] as string
           const value = `p${p}-${n}`
-          const op = history.invoke(p, 'mv-put', key, value, now())
-          try {
-            await kv.put(key, value, n % 2 === 0 ? { consistency: 'eventual' } : { w: 2 })
-            op.ok(value, now())
-            if (inPartition) okInPartition.mv++
-          } catch (err) {
-            // Past the sibling limit a blind put is refused with nothing written.
-            if (codeOf(err) === 'CONFLICT') op.fail(now(), { error: 'CONFLICT' })
-            else op.info(now(), { error: codeOf(err) })
-          }
+          if (await record('mv-put', key, value, async () => await kv.put(key, value, n % 2 === 0 ? { consistency: 'eventual' } : { w: 2 })) !== undefined && inPartition) okInPartition.mv++
         } else {
           const key = counterKeys[n % counterKeys.length] as string
           const delta = 1 + (n % 3)
-          const op = history.invoke(p, 'increment', key, delta, now())
-          try {
-            await kv.increment(key, delta)
-            op.ok(delta, now())
-            if (inPartition) okInPartition.increment++
-          } catch (err) {
-            op.info(now(), { error: codeOf(err) })
-          }
+          if (await record('increment', key, delta, async () => await kv.increment(key, delta)) !== undefined && inPartition) okInPartition.increment++
         }
       }
     }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { checkConvergence, type ConvergenceResult, type ReplicaState } from '../../chaos/checkers/convergence.js'
 import { checkCounter, type CounterResult } from '../../chaos/checkers/counter.js'
 import { checkSet, type SetResult } from '../../chaos/checkers/set.js'
-import type { HistoryRecorder } from '../../chaos/history.js'
+import type { HistoryRecorder, ProcessId } from '../../chaos/history.js'
 import { LocalCluster } from '../../cluster/local.js'
 import type { Client } from '../../src/index.js'
 import type { MergeKind } from '../../src/replication/record.js'
@@ -19,6 +19,25 @@ export const sleep = async (ms: number): Promise<void> => { await new Promise(re
 
 /** The error code of a failed call (its message when it has none). */
 export const codeOf = (err: unknown): string => String((err as { code?: unknown }).code ?? (err as Error).message)
+
+/**
+ * One call of a partition workload, recorded in the history: its invoke, then `ok` (the invoke's
+ * value) when acknowledged, `fail` when refused with nothing written (CONFLICT: an mv put past the
+ * sibling limit), else `info` (its outcome is unknown). Returns the call's answer, or undefined
+ * when it was not acknowledged.
+ */
+export async function recordedCall<T> (history: HistoryRecorder, p: ProcessId, f: string, key: string, value: unknown, now: () => number, call: () => Promise<T>): Promise<T | undefined> {
+  const op = history.invoke(p, f, key, value, now())
+  try {
+    const answer = await call()
+    op.ok(value, now())
+    return answer
+  } catch (err) {
+    if (codeOf(err) === 'CONFLICT') op.fail(now(), { error: 'CONFLICT' })
+    else op.info(now(), { error: codeOf(err) })
+    return undefined
+  }
+}
 
 export const sortedValues = (values: readonly unknown[]): unknown[] => [...values].sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)
 
