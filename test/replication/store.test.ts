@@ -6,7 +6,7 @@ import { applyIncrement, applyRegisterWrite, emptyRecord, readView, stateContext
 import { ReplicaStore, type ReplicaEngine } from '../../src/replication/store.js'
 import { StorageEngine } from '../../src/storage/engine.js'
 import { encodeRaftRecord } from '../../src/storage/records.js'
-import { tempDir } from '../support/tmp.js'
+import { inTempDir } from '../support/tmp.js'
 import { MemoryEngine } from './memory-engine.js'
 
 const limits = { siblingsWarn: 10, siblingsMax: 20 }
@@ -86,9 +86,8 @@ describe('ReplicaStore', () => {
   })
 
   it('clears the hints acknowledged in one turn with one write; a write that refreshes a hint meanwhile keeps its own', async () => {
-    const dir = await tempDir()
-    try {
-      const disk = await StorageEngine.open(dir.path)
+    await inTempDir(async (path) => {
+      const disk = await StorageEngine.open(path)
       const writes: string[][] = []
       const engine: ReplicaEngine = {
         get: async (...a) => await disk.get(...a),
@@ -122,14 +121,12 @@ describe('ReplicaStore', () => {
       expect(store.hintsPending).toBe(1)
       await disk.close()
       // What is on disk agrees: only the refreshed write's hint.
-      const reopened = await StorageEngine.open(dir.path)
+      const reopened = await StorageEngine.open(path)
       const again = await open(reopened)
       expect(again.store.hintsPending).toBe(1)
       expect(again.store.hintedKeys('b', 10)).toEqual(['c/2'])
       await reopened.close()
-    } finally {
-      await dir.cleanup()
-    }
+    })
   })
 
   it('keeps the oldest unacknowledged write time of a hint when a newer write refreshes it', async () => {
@@ -184,21 +181,18 @@ describe('ReplicaStore', () => {
     expect(emptyVersionVector).toEqual({})
   })
   it('works on the LevelDB engine: records, hints and sequence survive a reopen', async () => {
-    const dir = await tempDir()
-    try {
-      let engine = await StorageEngine.open(dir.path)
+    await inTempDir(async (path) => {
+      let engine = await StorageEngine.open(path)
       let { store } = await open(engine)
       await put(store, 'c/k', 'x', ['b'])
       const seq = await store.nextSeq()
       await engine.close()
-      engine = await StorageEngine.open(dir.path)
+      engine = await StorageEngine.open(path)
       store = (await open(engine)).store
       expect(store.hintedKeys('b', 5)).toEqual(['c/k'])
       expect(await store.nextSeq()).toBeGreaterThan(seq)
       expect((await store.read('c/k', 'mv'))?.state.merge).toBe('mv')
       await engine.close()
-    } finally {
-      await dir.cleanup()
-    }
+    })
   })
 })

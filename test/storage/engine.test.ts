@@ -1,15 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { StorageEngine, type BatchOp } from '../../src/storage/engine.js'
-import { tempDir } from '../support/tmp.js'
+import { inTempDir } from '../support/tmp.js'
 
 const bytes = (s: string): Uint8Array => Buffer.from(s, 'utf8')
 const text = (b: Uint8Array | undefined): string | undefined => b === undefined ? undefined : Buffer.from(b).toString('utf8')
 
 describe('StorageEngine group commit', () => {
   it('applies concurrent writes in call order, each one whole', async () => {
-    const dir = await tempDir()
-    try {
-      const engine = await StorageEngine.open(dir.path)
+    await inTempDir(async (path) => {
+      const engine = await StorageEngine.open(path)
       const writes: Array<Promise<void>> = []
       // Many writers at once: most of them queue behind the batch in flight and are merged.
       for (let i = 0; i < 300; i++) {
@@ -29,32 +28,26 @@ describe('StorageEngine group commit', () => {
         expect(text(await engine.get('data', `k${i}`))).toBe(i % 3 === 1 ? undefined : `v${i}`)
       }
       await engine.close()
-    } finally {
-      await dir.cleanup()
-    }
+    })
   })
 
   it('writes everything called before close, and it is there after reopening', async () => {
-    const dir = await tempDir()
-    try {
-      const engine = await StorageEngine.open(dir.path)
+    await inTempDir(async (path) => {
+      const engine = await StorageEngine.open(path)
       const writes = Array.from({ length: 50 }, (_, i) => engine.write([{ type: 'put', sublevel: 'data', key: `k${i}`, value: bytes(`v${i}`) }]))
       await engine.close()
       await Promise.all(writes)
       await expect(engine.write([{ type: 'put', sublevel: 'data', key: 'late', value: bytes('x') }])).rejects.toMatchObject({ code: 'CLOSED' })
-      const again = await StorageEngine.open(dir.path)
+      const again = await StorageEngine.open(path)
       const values = await again.getMany('data', Array.from({ length: 50 }, (_, i) => `k${i}`))
       expect(values.map(text)).toEqual(Array.from({ length: 50 }, (_, i) => `v${i}`))
       await again.close()
-    } finally {
-      await dir.cleanup()
-    }
+    })
   })
 
   it('keeps each sublevel\'s keys to itself, and refuses a malformed operation without writing any of its batch', async () => {
-    const dir = await tempDir()
-    try {
-      const engine = await StorageEngine.open(dir.path)
+    await inTempDir(async (path) => {
+      const engine = await StorageEngine.open(path)
       await engine.write([
         { type: 'put', sublevel: 'data', key: 'k', value: bytes('data') },
         { type: 'put', sublevel: 'meta', key: 'k', value: bytes('meta') },
@@ -76,15 +69,12 @@ describe('StorageEngine group commit', () => {
       for (const ops of bad) await expect(engine.write(ops)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
       expect(await engine.get('data', 'x')).toBeUndefined()
       await engine.close()
-    } finally {
-      await dir.cleanup()
-    }
+    })
   })
 
   it('fails every write queued behind a failed batch, and every write after it (fail-stop)', async () => {
-    const dir = await tempDir()
-    try {
-      const engine = await StorageEngine.open(dir.path)
+    await inTempDir(async (path) => {
+      const engine = await StorageEngine.open(path)
       // The disk fails (the simulated part): LevelDB's batch rejects.
       const native = engine as unknown as { nativeBatch: (...args: unknown[]) => Promise<void> }
       native.nativeBatch = async () => { throw new Error('EIO: the disk went away') }
@@ -94,8 +84,6 @@ describe('StorageEngine group commit', () => {
       await expect(engine.write([{ type: 'put', sublevel: 'data', key: 'later', value: bytes('v') }])).rejects.toMatchObject({ code: 'STORAGE' })
       expect(engine.failed?.code).toBe('STORAGE')
       await engine.close()
-    } finally {
-      await dir.cleanup()
-    }
+    })
   })
 })
