@@ -33,7 +33,7 @@ export const suspectMs = 1_000
 /** Coordinator forwards tried before giving up (only on errors that guarantee nothing happened). */
 export const forwardAttemptsMax = 3
 
-/** Background work (read repair, late replication) in flight at once; past it, it is skipped. */
+/** Background work (read repairs) in flight at once; past it, it is skipped. */
 export const backgroundTasksMax = 1_024
 
 /**
