@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { QuorumKvNode } from '../../src/index.js'
 import { startInProcessNodes } from '../support/in-process-cluster.js'
 import { tempDir } from '../support/tmp.js'
+import { waitFor } from '../support/wait.js'
 
 /** Three nodes in this process over real libp2p on 127.0.0.1: the read levels across replicas. */
 describe('reads across the replicas of a raft collection', () => {
@@ -70,10 +71,3 @@ describe('reads across the replicas of a raft collection', () => {
   })
 })
 
-async function waitFor (condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}

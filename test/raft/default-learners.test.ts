@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { QuorumKvNode } from '../../src/index.js'
 import { startInProcessNodes } from '../support/in-process-cluster.js'
 import { tempDir } from '../support/tmp.js'
+import { waitFor } from '../support/wait.js'
 
 /**
  * Five bootstrap members listed without roles (nodes in this process, real libp2p on 127.0.0.1):
@@ -73,10 +74,3 @@ describe('bootstrap members beyond raft.voters are learners', () => {
   })
 })
 
-async function waitFor (condition: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}

@@ -5,6 +5,7 @@ import { freePorts } from '../../cluster/ports.js'
 import { createNode, generateIdentity, type QuorumKvNode } from '../../src/index.js'
 import { silentLogger } from '../support/silent-logger.js'
 import { tempDir } from '../support/tmp.js'
+import { waitFor } from '../support/wait.js'
 
 /** Membership changes on a live cluster (nodes in this process, real libp2p on 127.0.0.1). */
 describe('membership of a raft cluster', () => {
@@ -87,10 +88,3 @@ describe('membership of a raft cluster', () => {
   })
 })
 
-async function waitFor (condition: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}

@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { Libp2pTransport } from '../../../src/transport/libp2p/index.js'
 import type { Libp2pTransportInit } from '../../../src/transport/libp2p/index.js'
+import { waitFor } from '../../support/wait.js'
 
 export interface LogCapture {
   logger: Logger
@@ -62,12 +63,7 @@ export async function counterValue (registry: Registry, name: string, labels: Re
   return total
 }
 
-/** Polls `check` until it holds; a bounded loop (count and time), not a timing assertion. */
+/** Polls `check` until it holds (test/support/wait.ts), within 10 s by default. */
 export async function eventually (check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (let i = 0; i < 100_000; i++) {
-    if (await check()) return
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
+  await waitFor(check, timeoutMs, 20)
 }
